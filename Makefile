@@ -38,7 +38,7 @@ $(VENV)/.stamp: requirements/engine.lock requirements/actions-nodeps.txt pyproje
 $(RASA_VENV)/.stamp: requirements/rasa.lock
 	@test -x $(RASA_VENV)/bin/python || $(PY310) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install -q --no-deps -r requirements/rasa.lock
-	$(RASA_VENV)/bin/python -c "import rasa, socketio; assert socketio.__version__ == '5.9.0'"
+	$(RASA_VENV)/bin/python -c "import rasa, socketio; from importlib.metadata import version; assert version('python-socketio') == '5.9.0'"
 	@touch $@
 
 # Debian packages the tests need (headless Chromium for the widget test).
