@@ -1,0 +1,132 @@
+"""The engine and settings the actions use: loaded lazily, once per process, injectable for tests.
+
+Environment:
+    TAILOR_MODEL_DIR: engine model directory (default ``build/demo/engine``).
+    TAILOR_FAKE_ENGINE: ``1`` serves the test fake engine (``tests/fake_engine.py``) instead.
+    TAILOR_TAXONOMY: taxonomy file (default ``data/taxonomy.yml``).
+    TAILOR_PUBLIC_URL: base URL the web server publishes images under (default http://localhost:8080).
+    TAILOR_PAGE_SIZE: products per page (default 4).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import quote
+
+from retrieval.errors import ConfigError
+from retrieval.results import EngineAPI
+from retrieval.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = "build/demo/engine"
+
+_lock = threading.Lock()
+_engine: EngineAPI | None = None
+_taxonomy: Taxonomy | None = None
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Presentation settings of the conversation."""
+
+    page_size: int = 4
+    public_url: str = "http://localhost:8080"
+    max_pages: int = 25
+
+    def image_url(self, image_path: str) -> str:
+        """Public URL of a catalog image (``image_path`` is relative to the catalog root)."""
+        return f"{self.public_url.rstrip('/')}/images/{quote(image_path.lstrip('/'))}"
+
+
+def settings() -> ChatSettings:
+    """Settings from the environment (read on every call: cheap, and tests can change them)."""
+    raw = os.environ.get("TAILOR_PAGE_SIZE", "4")
+    try:
+        page_size = int(raw)
+    except ValueError as err:
+        raise ConfigError(f"TAILOR_PAGE_SIZE={raw!r} is not a number.", fix="set it to 1..10") from err
+    if not 1 <= page_size <= 10:
+        raise ConfigError(f"TAILOR_PAGE_SIZE={page_size} is out of range.", fix="set it to 1..10")
+    return ChatSettings(page_size=page_size, public_url=os.environ.get("TAILOR_PUBLIC_URL", ChatSettings.public_url))
+
+
+def _model_dir() -> Path:
+    path = Path(os.environ.get("TAILOR_MODEL_DIR", DEFAULT_MODEL_DIR))
+    return path if path.is_absolute() else REPO / path
+
+
+def _load() -> EngineAPI:
+    if os.environ.get("TAILOR_FAKE_ENGINE") == "1":
+        log.warning("TAILOR_FAKE_ENGINE=1: serving the test fake engine, not a trained model")
+        return _fake_engine_module().FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None)
+    from retrieval.engine import Engine
+
+    model_dir = _model_dir()
+    log.info("loading the engine from %s", model_dir)
+    return Engine.load(model_dir)
+
+
+def _fake_engine_module() -> ModuleType:
+    """``tests/fake_engine.py`` by path (flair installs an unrelated top-level ``tests`` package)."""
+    if "fake_engine" in sys.modules:
+        return sys.modules["fake_engine"]
+    spec = importlib.util.spec_from_file_location("fake_engine", REPO / "tests" / "fake_engine.py")
+    if spec is None or spec.loader is None:
+        raise ConfigError("tests/fake_engine.py is missing.", fix="unset TAILOR_FAKE_ENGINE or restore the file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fake_engine"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def warm_up(engine: EngineAPI) -> None:
+    """One search and one modify through the contract, so lazily loaded parts (the text encoder...)
+    load now and not during a shopper's turn. Failures are logged, never raised."""
+    start = time.perf_counter()
+    try:
+        taxonomy = get_taxonomy()
+        group = next(iter(taxonomy.groups.values()))
+        first = engine.search(next(iter(taxonomy.categories)), k=1)
+        if first:
+            engine.modify(first[0].image_id, f"like this but {next(iter(group.values))}", k=1)
+    except Exception as err:  # a warm-up must never stop the server
+        log.warning("engine warm-up failed: %s", err)
+    log.info("engine warmed up in %.1f s", time.perf_counter() - start)
+
+
+def get_engine() -> EngineAPI:
+    """The process-wide engine, loaded (and warmed up) on first use; thread-safe."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                engine = _load()
+                warm_up(engine)
+                _engine = engine
+    return _engine
+
+
+def set_engine(engine: EngineAPI | None) -> None:
+    """Inject an engine (tests), or ``None`` to load lazily again."""
+    global _engine
+    with _lock:
+        _engine = engine
+
+
+def get_taxonomy() -> Taxonomy:
+    """The taxonomy the dialogue parses words with (cached)."""
+    global _taxonomy
+    if _taxonomy is None:
+        path = os.environ.get("TAILOR_TAXONOMY")
+        _taxonomy = Taxonomy.load(path) if path else Taxonomy.load()
+    return _taxonomy

@@ -1,0 +1,151 @@
+"""Telegram: product photos as a media group with an inline keyboard, no setWebhook at startup.
+
+Rasa's TelegramInput calls setWebhook when the server starts (and aborts offline) and asks Telegram
+``getMe`` on every update; this connector does neither. Set the webhook once, when the server has a
+public HTTPS URL, with ``python -m bot.telegram_webhook --url https://HOST/webhooks/telegram/webhook``.
+
+Environment:
+    TELEGRAM_TOKEN          bot token from @BotFather
+    TELEGRAM_SECRET_TOKEN   secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token (set by the
+                            command above); updates without it are rejected with 403
+    TELEGRAM_API_URL        optional API base URL (tests point it at a local fake)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.bot.api import TelegramAPIServer
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.telegram import TelegramInput, TelegramOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.formatting import CallbackStore, Card, CardBuffer, plain_text, telegram_keyboard, telegram_media
+
+logger = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+START_COMMAND = "/start"
+
+
+def _markup(cards: list[Card], store: CallbackStore) -> InlineKeyboardMarkup:
+    rows = telegram_keyboard(cards, store)["inline_keyboard"]
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**b) for b in row] for row in rows])
+
+
+class TailorTelegramOutput(TelegramOutput):
+    """One turn's output: cards go out as photos (a media group) with one inline keyboard."""
+
+    def __init__(self, access_token: str, store: CallbackStore, api_url: str | None = None) -> None:
+        kwargs = {"server": TelegramAPIServer.from_base(api_url)} if api_url else {}
+        Bot.__init__(self, access_token, **kwargs)
+        self.store = store
+        self.buffer = CardBuffer()
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Buffer cards; the next plain text carries their keyboard (or it is sent on its own)."""
+        if self.buffer.offer(recipient_id, message):
+            return
+        plain = message.get("text") and not any(message.get(k) for k in ("buttons", "quick_replies", "image"))
+        if self.buffer.cards and plain:
+            await self.flush(keyboard_text=message["text"])
+            rest = {k: v for k, v in message.items() if k != "text"}
+            await super().send_response(recipient_id, rest)
+            return
+        await self.flush()
+        await super().send_response(recipient_id, message)
+
+    async def flush(self, keyboard_text: str | None = None) -> None:
+        """Send the buffered cards: photos, then the keyboard on ``keyboard_text`` (or the card lines)."""
+        chat, cards = self.buffer.recipient, self.buffer.drain()
+        if not cards or chat is None:
+            return
+        markup = _markup(cards, self.store)
+        if len(cards) == 1 and keyboard_text is None:
+            await self.send_photo(chat, cards[0].image, caption=cards[0].text, reply_markup=markup)
+            return
+        for group in telegram_media(cards):
+            if len(group) == 1:
+                await self.send_photo(chat, group[0]["media"], caption=group[0]["caption"])
+            else:
+                await self.send_media_group(
+                    chat, [InputMediaPhoto(media=m["media"], caption=m["caption"]) for m in group]
+                )
+        await self.send_message(chat, keyboard_text or plain_text(cards), reply_markup=markup)
+
+
+class TailorTelegramInput(TelegramInput):
+    """Telegram webhook input; verifies Telegram's secret token header instead of calling getMe."""
+
+    store = CallbackStore()
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        """Build from credentials.yml values, falling back to the TELEGRAM_* environment variables."""
+        creds = dict(credentials or {})
+        channel = cls(
+            creds.get("access_token") or os.environ.get("TELEGRAM_TOKEN", ""),
+            creds.get("verify") or os.environ.get("TELEGRAM_BOT_NAME", ""),
+            creds.get("webhook_url") or os.environ.get("TELEGRAM_WEBHOOK_URL", ""),
+            debug_mode=False,
+        )
+        channel.secret_token = creds.get("secret_token") or os.environ.get("TELEGRAM_SECRET_TOKEN", "")
+        channel.api_url = creds.get("api_url") or os.environ.get("TELEGRAM_API_URL") or None
+        if not (channel.access_token and channel.secret_token):
+            logger.warning("TELEGRAM_TOKEN / TELEGRAM_SECRET_TOKEN not set: the Telegram webhook rejects updates")
+        return channel
+
+    def get_output_channel(self) -> TailorTelegramOutput:
+        """A fresh output for one turn (no setWebhook call)."""
+        return TailorTelegramOutput(self.access_token, self.store, getattr(self, "api_url", None))
+
+    def _authentic(self, request: Request) -> bool:
+        secret = getattr(self, "secret_token", "")
+        given = request.headers.get(SECRET_HEADER, "")
+        return bool(self.access_token and secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """``GET /webhooks/telegram/`` health, ``POST /webhooks/telegram/webhook`` updates."""
+        bp = Blueprint("telegram_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            if not self._authentic(request):
+                return response.text("forbidden", status=403)
+            data = request.json if not isinstance(request.json, str) else json.loads(request.json)
+            update = Update(**data)
+            out = self.get_output_channel()
+            try:
+                if update.callback_query is not None:
+                    await out.answer_callback_query(update.callback_query.id)
+                    msg, text = update.callback_query.message, self.store.expand(update.callback_query.data or "")
+                else:
+                    msg = update.message or update.edited_message
+                    text = msg.text if msg is not None else None
+                if msg is None or not text:
+                    return response.text("success")
+                if text.strip() == START_COMMAND:
+                    text = "hi"
+                user_msg = UserMessage(text, out, str(msg.chat.id), input_channel=self.name(),
+                                       metadata=self.get_metadata(request))  # fmt: skip
+                try:
+                    await on_new_message(user_msg)
+                finally:
+                    await out.flush()
+            finally:
+                await out.close()
+            return response.text("success")
+
+        return bp

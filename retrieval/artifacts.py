@@ -1,0 +1,310 @@
+"""A trained model directory: save, load, and the fast inference API the engine façade uses.
+
+Layout of ``MODEL_DIR``: ``config.json`` (TrainConfig), ``model.pt`` (R-GCN, head, scale),
+``graph.bin`` + ``ids.json`` (the information graph), ``attributes/`` (the attribute predictor,
+when predicted), ``features/images.npy`` + ``features/queries.npy``, ``catalog.json`` (where the
+catalog is), ``splits.json`` (query indices), ``train_log.json``, ``metrics.json``; the
+``graph-caption/`` variant, when trained, is a model directory of the same layout inside it.
+
+:class:`TrainedModel` runs one full forward pass at load and caches every node's per-layer states.
+A new caption is then embedded as a sink from cached neighbour states (:meth:`embed_new_caption`,
+O(degree x layers)), composed with its candidate (:meth:`compose`) and searched against
+:meth:`image_embeddings`; after graph edits :meth:`reembed` updates only the k-hop neighbourhood.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from retrieval import schema
+from retrieval.attributes import AttributePredictor
+from retrieval.catalog import Catalog
+from retrieval.config import load_config, save_config
+from retrieval.errors import ModelNotFoundError, UnknownItemError
+from retrieval.graph import InfoGraph, MentionFinder
+from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, make_head, mean_into
+from retrieval.taxonomy import Taxonomy
+from retrieval.train import CAPTION_VARIANT_DIR, Fitted, TrainConfig, caption_in_edges
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.pt"
+ATTRIBUTES_DIR = "attributes"
+FEATURES_DIR = "features"
+CATALOG_FILE = "catalog.json"
+SPLITS_FILE = "splits.json"
+LOG_FILE = "train_log.json"
+METRICS_FILE = "metrics.json"
+REV_MODIFIES = schema.reverse((schema.CAPTION, schema.MODIFIES, schema.IMAGE))
+REV_MENTIONS = schema.reverse((schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE))
+
+
+def save_model(out_dir: str | Path, cfg: TrainConfig, setup, fitted: Fitted, *, prep_seconds: float = 0.0) -> dict:
+    """Write a model directory from a training run and return its metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / CONFIG_FILE)
+    in_dims = {nt: int(x.shape[1]) for nt, x in setup.node_features().items()}
+    torch.save({"rgcn": fitted.rgcn.state_dict(), "head": fitted.head.state_dict(), "norm": fitted.norm.state_dict(),
+                "in_dims": in_dims}, out / WEIGHTS_FILE)
+    setup.info.save(out)
+    if setup.predictor is not None:
+        setup.predictor.save(out / ATTRIBUTES_DIR)
+    (out / FEATURES_DIR).mkdir(exist_ok=True)
+    np.save(out / FEATURES_DIR / "images.npy", setup.image_feats.astype(np.float32))
+    np.save(out / FEATURES_DIR / "queries.npy", setup.query_feats.astype(np.float32))
+    (out / CATALOG_FILE).write_text(json.dumps({
+        "path": str(Path(setup.catalog_dir).resolve()), "format": setup.catalog.source_format,
+        "images": len(setup.catalog.images), "queries": len(setup.catalog.queries),
+        "taxonomy": setup.taxonomy.source,
+    }, indent=1))
+    (out / SPLITS_FILE).write_text(json.dumps({"train": setup.train_q, "val": setup.val_q, "test": setup.test_q}))
+    g = setup.info.graph
+    metrics = {
+        "attribute_source": cfg.attribute_source, "best_val_R@10": round(fitted.best_val, 2),
+        "best_epoch": fitted.best_epoch, "epochs_run": len(fitted.log), "train_seconds": round(fitted.seconds, 2),
+        "prep_seconds": round(prep_seconds, 2), "train_queries": len(setup.train_q), "val_queries": len(setup.val_q),
+        "test_queries": len(setup.test_q), "nodes": {nt: int(g.num_nodes(nt)) for nt in g.ntypes},
+        "edges": int(g.num_edges()),
+    }
+    (out / LOG_FILE).write_text(json.dumps({"epochs": fitted.log, **metrics}, indent=1))
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def load_model(model_dir: str | Path) -> TrainedModel:
+    """Load a model directory written by :func:`retrieval.train.train` (rebuilt from ``config.json``)."""
+    d = Path(model_dir)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, CATALOG_FILE):
+        if not (d / name).is_file():
+            raise ModelNotFoundError(f"{d} is not a trained model ({name} is missing).",
+                                     fix="train one with `tailor train --data DIR --out MODEL`")
+    cfg = load_config(TrainConfig, d / CONFIG_FILE)
+    info = InfoGraph.load(d)
+    weights = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    rgcn = RGCN(weights["in_dims"], etypes=cfg.message_etypes(), hidden=cfg.hidden, num_layers=cfg.layers,
+                num_bases=cfg.num_bases, dropout=cfg.dropout, residual=cfg.residual_layers)
+    head = make_head(cfg.head, cfg.hidden, residual=cfg.residual)
+    norm = ScaledNorm(cfg.scale)
+    rgcn.load_state_dict(weights["rgcn"])
+    head.load_state_dict(weights["head"])
+    norm.load_state_dict(weights["norm"])
+    return TrainedModel(d, cfg, info, rgcn, head, norm)
+
+
+class TrainedModel:
+    """A loaded model with cached per-layer node states: the engine's inference API."""
+
+    def __init__(self, model_dir: Path, cfg: TrainConfig, info: InfoGraph, rgcn: RGCN, head: ComposeAEHead,
+                 norm: ScaledNorm) -> None:
+        self.model_dir = Path(model_dir)
+        self.cfg = cfg
+        self.info = info
+        self.rgcn = rgcn.eval()
+        self.head = head.eval()
+        self.norm = norm.eval()
+        self.states: list[dict[str, torch.Tensor]] = []
+        self.refresh()
+
+    # -- artifacts -----------------------------------------------------------------------
+    @property
+    def graph(self):
+        """The DGL heterograph (issue 4 edits it, then calls :meth:`reembed`)."""
+        return self.info.graph
+
+    @property
+    def ids(self):
+        """Node id <-> name maps."""
+        return self.info.ids
+
+    @cached_property
+    def predictor(self) -> AttributePredictor | None:
+        """The attribute predictor the graph's image attributes came from (None unless predicted)."""
+        d = self.model_dir / ATTRIBUTES_DIR
+        return AttributePredictor.load(d) if d.is_dir() else None
+
+    @cached_property
+    def catalog_info(self) -> dict:
+        """``catalog.json``: path, format and size of the training catalog."""
+        return json.loads((self.model_dir / CATALOG_FILE).read_text())
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The catalog the model was trained on (loaded on first use)."""
+        from retrieval.datasets import load_catalog
+
+        return load_catalog(self.catalog_info["path"], self.catalog_info.get("format", "auto"), check_images=False)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        """The EI tree the graph hangs on."""
+        src = self.catalog_info.get("taxonomy")
+        return Taxonomy.load(src if src and Path(src).is_file() else None)
+
+    @cached_property
+    def splits(self) -> dict[str, list[int]]:
+        """Query indices (catalog order) of train / val / test."""
+        return json.loads((self.model_dir / SPLITS_FILE).read_text())
+
+    @cached_property
+    def image_features(self) -> np.ndarray:
+        """Raw image features ``[N_images, D_img]`` in node order."""
+        return np.load(self.model_dir / FEATURES_DIR / "images.npy")
+
+    @cached_property
+    def query_features(self) -> np.ndarray:
+        """Text features of the catalog's queries ``[N_queries, D_txt]``."""
+        return np.load(self.model_dir / FEATURES_DIR / "queries.npy")
+
+    @cached_property
+    def mention_finder(self) -> MentionFinder:
+        """The attribute-mention rule the graph was built with."""
+        return MentionFinder(self.cfg.attribute_source, self.taxonomy, self.ids.attributes)
+
+    def caption_variant(self) -> TrainedModel | None:
+        """The ``graph-caption`` model trained beside this one, if any."""
+        sub = self.model_dir / CAPTION_VARIANT_DIR
+        return load_model(sub) if (sub / CONFIG_FILE).is_file() else None
+
+    # -- ids -----------------------------------------------------------------------------
+    def image_node(self, image_id: str) -> int:
+        """Node id of an image id (UnknownItemError if absent)."""
+        node = self.ids.index(schema.IMAGE).get(image_id)
+        if node is None:
+            raise UnknownItemError(f"Image {image_id!r} is not in the model's catalog.",
+                                   fix="use an image id from the catalog (tailor catalog check lists them)")
+        return node
+
+    def mentions(self, text: str) -> list[int]:
+        """Attribute node ids a modification text mentions."""
+        index = self.ids.index(schema.ATTRIBUTE)
+        return [index[k] for k in self.mention_finder(text) if k in index]
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Text features ``[n, D_txt]`` with the model's text encoder."""
+        from retrieval.features import encode_texts
+
+        return encode_texts(texts, self.cfg.features)
+
+    # -- inference -------------------------------------------------------------------------
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Full forward pass; cache every node's per-layer states and the sink fast path."""
+        g = self.info.graph
+        feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
+        self.states = self.rgcn(g, feats, all_layers=True)
+        self._prepare_fast_path()
+        self._image_emb = F.normalize(self.states[-1][schema.IMAGE], dim=-1).numpy()
+
+    def _prepare_fast_path(self) -> None:
+        proj = self.rgcn.proj[schema.CAPTION]
+        mean = getattr(self.rgcn, f"mean_{schema.CAPTION}").numpy()
+        std = getattr(self.rgcn, f"std_{schema.CAPTION}").numpy()
+        weight = proj.weight.detach().numpy()
+        w = weight.T / std[:, None]  # standardisation folded into the projection
+        self._proj = (w.astype(np.float32), proj.bias.detach().numpy() - (mean / std) @ weight.T)
+        self._layers = []
+        for lay in self.rgcn.layers:
+            w = {e: lay.basis(lay.rel_index[e]).detach().numpy()
+                 for e in (REV_MODIFIES, REV_MENTIONS) if e in lay.rel_index}
+            self._layers.append((lay.loop.weight.detach().numpy().T.copy(), lay.loop.bias.detach().numpy().copy(), w,
+                                 lay.activation, lay.residual))
+        self._np_states = [{nt: s[nt].numpy() for nt in (schema.IMAGE, schema.ATTRIBUTE)} for s in self.states]
+
+    def image_embeddings(self) -> np.ndarray:
+        """L2-normalised image embeddings ``[N_images, hidden]`` (node order) for the index."""
+        return self._image_emb
+
+    def embed_new_caption(self, text_feature: np.ndarray, candidate_node: int | None,
+                          attribute_nodes: list[int]) -> np.ndarray:
+        """Embedding ``[hidden]`` of a NEW caption node, a sink fed by its candidate and attributes.
+
+        Equal to a full forward with the caption node and its in-edges added; touches no cached
+        state, costs O(degree x layers).
+        """
+        h = np.asarray(text_feature, dtype=np.float32).reshape(-1) @ self._proj[0] + self._proj[1]
+        for layer, (w_loop, b_loop, w_rel, act, residual) in enumerate(self._layers):
+            pre = h @ w_loop + b_loop
+            st = self._np_states[layer]
+            if candidate_node is not None and REV_MODIFIES in w_rel:
+                pre = pre + st[schema.IMAGE][candidate_node] @ w_rel[REV_MODIFIES]
+            if attribute_nodes and REV_MENTIONS in w_rel:
+                pre = pre + st[schema.ATTRIBUTE][attribute_nodes].mean(0) @ w_rel[REV_MENTIONS]
+            h = (np.maximum(pre, 0.0) if act else pre) + (h if residual else 0.0)
+        return h.astype(np.float32)
+
+    @torch.no_grad()
+    def compose(self, candidate_node: int, caption_embedding: np.ndarray) -> np.ndarray:
+        """L2-normalised query vector ``[hidden]`` from a candidate image node and a caption embedding."""
+        cand = self.states[-1][schema.IMAGE][candidate_node][None]
+        q = self.head(cand, torch.as_tensor(np.asarray(caption_embedding, dtype=np.float32))[None])
+        return F.normalize(q, dim=-1)[0].numpy()
+
+    def query_vector(self, candidate_id: str, text: str) -> np.ndarray:
+        """Convenience: the normalised query vector of (candidate image id, modification text)."""
+        node = self.image_node(candidate_id)
+        cap = self.embed_new_caption(self.encode_texts([text])[0], node, self.mentions(text))
+        return self.compose(node, cap)
+
+    @torch.no_grad()
+    def embed_queries(self, text_feats: np.ndarray, candidates: list[int], attributes: list[list[int]]) -> np.ndarray:
+        """Batched: normalised query vectors ``[n, hidden]`` (captions as sinks)."""
+        caps = self.rgcn.sink_states(self.states, schema.CAPTION, torch.as_tensor(np.asarray(text_feats, np.float32)),
+                                     caption_in_edges(list(candidates), attributes))
+        q = self.head(self.states[-1][schema.IMAGE][torch.as_tensor(candidates, dtype=torch.int64)], caps)
+        return F.normalize(q, dim=-1).numpy()
+
+    @torch.no_grad()
+    def reembed(self, touched: dict[str, Iterable[int]]) -> dict[str, list[int]]:
+        """Recompute the states of the k-hop neighbourhood (k = layers) of touched nodes.
+
+        Call after editing :attr:`graph` (new nodes need ``feat``; pass the endpoints of new / removed
+        edges and the new nodes). The result equals a full re-embed of the edited graph.
+
+        Returns:
+            Per node type, the node ids whose states were recomputed (image ids need re-indexing).
+        """
+        g = self.info.graph
+        mg = self.rgcn.message_graph(g)
+        changed = {nt: set() for nt in g.ntypes}
+        for nt, nodes in touched.items():
+            changed[nt].update(int(n) for n in nodes)
+        for nt in g.ntypes:  # grow the caches for new nodes
+            old, now = self.states[0][nt].shape[0], g.num_nodes(nt)
+            if now > old:
+                new0 = self.rgcn.project(nt, g.nodes[nt].data["feat"][old:now])
+                self.states[0][nt] = torch.cat([self.states[0][nt], new0])
+                for s in self.states[1:]:
+                    s[nt] = torch.cat([s[nt], torch.zeros(now - old, s[nt].shape[1])])
+                changed[nt].update(range(old, now))
+        for layer in range(self.rgcn.num_layers):
+            grown = {nt: set(v) for nt, v in changed.items()}
+            for etype in mg.canonical_etypes:
+                if changed[etype[0]]:
+                    src = torch.tensor(sorted(changed[etype[0]]), dtype=mg.idtype)
+                    grown[etype[2]].update(mg.out_edges(src, etype=etype)[1].tolist())
+            changed = grown
+            for nt, nodes in changed.items():
+                if not nodes:
+                    continue
+                ids = torch.tensor(sorted(nodes), dtype=torch.int64)
+                pos = torch.full((g.num_nodes(nt),), -1, dtype=torch.int64)
+                pos[ids] = torch.arange(len(ids))
+                agg = {}
+                for etype in mg.canonical_etypes:
+                    if etype[2] == nt and mg.num_edges(etype):
+                        src, dst = mg.in_edges(ids.to(mg.idtype), etype=etype)
+                        agg[etype] = mean_into(self.states[layer][etype[0]][src.long()], pos[dst.long()], len(ids))
+                self.states[layer + 1][nt][ids] = self.rgcn.node_update(layer, self.states[layer][nt][ids], agg)
+        self._prepare_fast_path()
+        self._image_emb = F.normalize(self.states[-1][schema.IMAGE], dim=-1).numpy()
+        return {nt: sorted(v) for nt, v in changed.items() if v}

@@ -1,0 +1,459 @@
+"""The engine façade the actions use: ``search``, ``modify``, ``explain``, ``describe`` on a trained model.
+
+>>> engine = Engine.load("build/demo/engine")
+>>> first = engine.search("red summer dresses", k=10)
+>>> better = engine.modify(first[0].image_id, "like this but black with long sleeves", k=10)
+>>> better[0].explanation.text
+'Shares a-line and knee-length with your pick; has black, which replaces red since colors are exclusive; ...'
+
+* ``modify`` (paper 2.1): the words become a NEW caption node, embedded as a sink from the candidate
+  image and the attribute nodes the words mention (cached per-layer states, no graph pass), composed
+  with the candidate into a query vector and searched in the FAISS index, candidate excluded.
+* ``search`` (first turn, no candidate): the attribute nodes the words mention (taxonomy phrases and
+  synonyms; when none, the attribute nodes whose text features are nearest the words) select the
+  images linked to them (A.2's X set, most mentioned attributes first); within a tier, images are
+  ranked by similarity of their learned graph embedding to the tier's centroid; FAISS fills the rest.
+* Every result carries an :class:`~retrieval.results.Explanation` built from graph nodes and edges
+  (:mod:`retrieval.explain`) in O(attributes of two images); words that drop a value ("instead of
+  red") do not count as asked for.
+* One photo per product (its best) by default; picking or excluding a photo excludes its product.
+  The ranking itself lives in :mod:`retrieval.ranking`.
+* Online: one FAISS / torch thread per query; HNSW replaces the exact index above
+  ``EngineConfig.hnsw_above`` images; query-text features are LRU-cached.
+
+Limits: text is 1..``max_text_chars`` characters; ``1 <= k <= max_k`` (a larger k is an
+InvalidQueryError; fewer results come back when the catalog, filters and exclusions leave fewer).
+Unknown ids in ``exclude`` are ignored (they cannot be shown anyway); an unknown candidate raises
+UnknownItemError. Interactions (``add_metadata``, ``like``, ``dislike``) are placeholders raising
+InteractionError until issue 4; ``_apply_edit`` and :class:`UserState` are their hooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval import schema
+from retrieval.config import load_config
+from retrieval.errors import DatasetError, InteractionError, InvalidQueryError, UnknownItemError
+from retrieval.explain import Explainer, GraphFacts
+from retrieval.index import IndexConfig, VectorIndex
+from retrieval.ranking import RankingMixin, unwanted_keys
+from retrieval.results import Explanation, InteractionReceipt, Result
+from retrieval.taxonomy import CATEGORY, attribute_key
+
+log = logging.getLogger(__name__)
+
+ENGINE_CONFIG_FILE = "engine_config.json"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine answers (``MODEL/engine_config.json`` when present).
+
+    Attributes:
+        index: the FAISS index (``kind`` "flat" exact, or "hnsw" for large catalogs).
+        hnsw_above: catalogs with more images use HNSW even when ``index.kind`` is "flat" (an exact
+            scan of 200,000 vectors costs tens of ms on this 2-core box); 0 disables the switch.
+        max_k: most results one query may ask for.
+        max_text_chars: longest query text.
+        text_cache_size: query texts whose features are kept (LRU).
+        soft_attributes: attributes picked by text-feature similarity when the words name none.
+        prototype_images: most images averaged into a search tier's centroid.
+        category_weight: weight of a mentioned category against one of another attribute in search tiers
+            ("red dresses": a dress of another colour before a red skirt).
+        dislike_penalty: how much a user's disliked images lower similar results (issue 4).
+        overfetch: results fetched per requested one when per-user penalties re-rank them.
+        tier_index_min: search tiers larger than this are ranked through the index first.
+        one_photo_per_product: show a product once (its best photo); excluding or picking a photo
+            excludes its product's other photos too.
+        explain: attach explanations to results.
+    """
+
+    index: IndexConfig = field(default_factory=IndexConfig)
+    hnsw_above: int = 50_000
+    max_k: int = 1000
+    max_text_chars: int = 1000
+    text_cache_size: int = 4096
+    soft_attributes: int = 3
+    prototype_images: int = 512
+    category_weight: float = 1.5
+    dislike_penalty: float = 0.3
+    overfetch: int = 3
+    tier_index_min: int = 5000
+    one_photo_per_product: bool = True
+    explain: bool = True
+
+    def index_for(self, n_images: int) -> IndexConfig:
+        """The index configuration for a catalog of ``n_images`` (HNSW above ``hnsw_above``)."""
+        if self.index.kind == "flat" and self.hnsw_above and n_images > self.hnsw_above:
+            return dataclasses.replace(self.index, kind="hnsw")
+        return self.index
+
+
+@dataclass
+class Items:
+    """Catalog fields of each image node (position = image node id)."""
+
+    image_ids: list[str]
+    product_ids: list[str]
+    captions: list[str]
+    categories: list[str]
+    paths: list[str]
+
+    @classmethod
+    def from_catalog(cls, catalog, image_ids: list[str]) -> Items:
+        """Fields of ``image_ids`` (graph order) looked up in ``catalog``."""
+        missing = [i for i in image_ids if i not in catalog]
+        if missing:
+            raise DatasetError(f"{len(missing)} image ids of the model are not in the catalog (e.g. {missing[:3]}).",
+                               path=str(catalog.root), fix="re-train the model on the current catalog")
+        recs = [catalog.image(i) for i in image_ids]
+        return cls(list(image_ids), [r.product_id for r in recs], [r.caption for r in recs],
+                   [r.category for r in recs], [r.path for r in recs])
+
+
+def _blas_controller():
+    """A threadpoolctl controller (None without threadpoolctl): queries run numpy BLAS on one thread, as a
+    multi-threaded gemv on a busy 2-core box is ~20x slower than a single-threaded one."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (flair)
+        return None
+    return ThreadpoolController()
+
+
+@contextmanager
+def one_thread(blas) -> Iterator[None]:
+    """Numpy BLAS and torch on one thread for the duration of a query (FAISS: ``IndexConfig.threads``)."""
+    from retrieval.features.base import torch_threads
+
+    with (blas.limit(limits=1, user_api="blas") if blas is not None else nullcontext()), torch_threads(1):
+        yield
+
+
+@dataclass
+class UserState:
+    """Per-user shaping of results (issue 4 fills it): hidden images and images whose look is lowered."""
+
+    hidden: set[int] = field(default_factory=set)
+    penalised: list[int] = field(default_factory=list)
+
+
+class Engine(RankingMixin):
+    """Graph retrieval behind :class:`retrieval.results.EngineAPI`.
+
+    Args:
+        model: a :class:`retrieval.artifacts.TrainedModel` (query embedding; its graph and states).
+        items: catalog fields per image node.
+        facts: graph adjacency for explanations and text search.
+        index: vector index over image node embeddings (ids = image node ids).
+        cfg: answering settings.
+        embeddings: image node embeddings aligned with ``index`` (default: the model's).
+    """
+
+    def __init__(self, model, items: Items, facts: GraphFacts, index, cfg: EngineConfig | None = None, *,
+                 embeddings: np.ndarray | None = None) -> None:
+        self.model = model
+        self.items = items
+        self.facts = facts
+        self.index = index
+        self.cfg = cfg or EngineConfig()
+        self.explainer = Explainer(facts)
+        self.taxonomy = model.taxonomy
+        self.users: dict[str, UserState] = {}
+        self._lock = threading.RLock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._node_of = {name: i for i, name in enumerate(items.image_ids)}
+        self._emb = np.asarray(model.image_embeddings() if embeddings is None else embeddings, dtype=np.float32)
+        self._attr_feats: np.ndarray | None = None
+        self._init_products()
+        self._blas = _blas_controller()
+        self._uncased = model.cfg.features.text_encoder.lower() in ("all-minilm-l6-v2",
+                                                                     "sentence-transformers/all-minilm-l6-v2")
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def load(cls, model_dir: str | Path, *, index_kind: str | None = None, cfg: EngineConfig | None = None,
+             index_dir: str | Path | None = None) -> Engine:
+        """Load a trained model directory and index its image embeddings.
+
+        Args:
+            model_dir: written by ``tailor train``.
+            index_kind: "flat" or "hnsw" (default: the config's, HNSW above ``cfg.hnsw_above`` images).
+            cfg: settings (default: ``MODEL/engine_config.json`` if present, else defaults).
+            index_dir: a saved index (:meth:`save_index`) to load instead of building one.
+        """
+        from retrieval.artifacts import load_model
+
+        model_dir = Path(model_dir)
+        model = load_model(model_dir)
+        if cfg is None:
+            path = model_dir / ENGINE_CONFIG_FILE
+            cfg = load_config(EngineConfig, path) if path.is_file() else EngineConfig()
+        if index_kind is not None:
+            cfg = dataclasses.replace(cfg, index=dataclasses.replace(cfg.index, kind=index_kind))
+        items = Items.from_catalog(model.catalog, model.ids.images)
+        facts = GraphFacts.from_graph(model.graph, model.ids, model.taxonomy)
+        emb = model.image_embeddings()
+        index = None
+        if index_dir is not None and Path(index_dir).is_dir():
+            index = VectorIndex.load(index_dir)
+            if len(index) != len(emb) or index.dim != emb.shape[1]:
+                log.warning("saved index %s does not match the model (%d vectors); rebuilding", index_dir, len(index))
+                index = None
+        if index is None:
+            index = VectorIndex(emb.shape[1], cfg.index if index_kind else cfg.index_for(len(emb)))
+            index.add(np.arange(len(emb), dtype=np.int64), emb)
+        log.info("engine: %d images, %s index, %d attribute nodes", len(emb), index.kind, len(facts.attr_keys))
+        return cls(model, items, facts, index, cfg)
+
+    def save_index(self, directory: str | Path) -> Path:
+        """Write the vector index (``Engine.load(..., index_dir=directory)`` reads it back)."""
+        with self._lock:
+            return self.index.save(directory)
+
+    # -- validation ----------------------------------------------------------------------
+    def node(self, image_id: str) -> int:
+        """Image node id of ``image_id`` (UnknownItemError if the catalog has no such photo)."""
+        node = self._node_of.get(image_id) if isinstance(image_id, str) else None
+        if node is None:
+            raise UnknownItemError(f"No product photo has id {image_id!r}.",
+                                   fix="use an image_id from a previous result (or `tailor catalog check` the catalog)")
+        return node
+
+    def _check_text(self, text: Any) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidQueryError("The query text is empty.",
+                                    fix='say what you want, e.g. "red summer dresses" or "like this but in black"')
+        if len(text) > self.cfg.max_text_chars:
+            raise InvalidQueryError(f"The query text has {len(text)} characters; the limit is "
+                                    f"{self.cfg.max_text_chars}.", fix="shorten it to a sentence or two")
+        return text.strip()
+
+    def _check_k(self, k: Any) -> int:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise InvalidQueryError(f"k must be a whole number of results, got {k!r}.", fix="pass k >= 1, e.g. 10")
+        if k <= 0:
+            raise InvalidQueryError(f"k={k} asks for no results.", fix="ask for at least one result (k >= 1)")
+        if k > self.cfg.max_k:
+            raise InvalidQueryError(f"k={k} is more than the {self.cfg.max_k} results one query may return.",
+                                    fix=f"ask for at most {self.cfg.max_k}; page on by passing shown ids as exclude")
+        return int(k)
+
+    def _skip(self, exclude: Iterable[str], user: str | None, candidate: int | None = None) -> set[int]:
+        """Nodes never returned: excluded ids, the user's hidden ones, the candidate (and their products' photos)."""
+        if isinstance(exclude, str):
+            exclude = (exclude,)
+        skip = {self._node_of[i] for i in exclude if i in self._node_of}
+        state = self.users.get(user) if user else None
+        if state:
+            skip |= state.hidden
+        if candidate is not None:
+            skip.add(candidate)
+        return self._with_products(skip)
+
+    def asked(self, text: str, mentioned: list[int]) -> list[int]:
+        """The mentioned attribute nodes the words ask for (not those they drop: "instead of red")."""
+        drop = unwanted_keys(text, self.taxonomy)
+        return [a for a in mentioned if self.facts.attr_keys[a] not in drop] if drop else mentioned
+
+    # -- features ------------------------------------------------------------------------
+    def text_feature(self, text: str) -> np.ndarray:
+        """Text feature of ``text`` with the model's encoder, LRU-cached by space-collapsed text (lower-cased
+        for the bundled MiniLM, whose uncased tokenizer gives the same feature)."""
+        text = " ".join(text.split())
+        if self._uncased:
+            text = text.lower()
+        feat = self._text_cache.get(text)
+        if feat is None:
+            from retrieval.features import get_text_encoder
+            from retrieval.features.base import torch_threads
+
+            with torch_threads(1):
+                feat = get_text_encoder(self.model.cfg.features).encode([text])[0]
+            self._text_cache[text] = feat
+            if len(self._text_cache) > self.cfg.text_cache_size:
+                self._text_cache.popitem(last=False)
+        else:
+            self._text_cache.move_to_end(text)
+        return feat
+
+    def clear_text_cache(self) -> None:
+        """Forget cached text features (benchmarks time cold queries with it)."""
+        self._text_cache.clear()
+
+    def mentions(self, text: str) -> list[int]:
+        """Attribute nodes the words mention (the rule the graph was built with)."""
+        return self.model.mentions(text)
+
+    def query_vector(self, candidate: int, text: str, mentioned: list[int]) -> np.ndarray:
+        """Normalised query vector: the words as a sink caption node, composed with the candidate."""
+        cap = self.model.embed_new_caption(self.text_feature(text), candidate, mentioned)
+        return self.model.compose(candidate, cap)
+
+    # -- results -------------------------------------------------------------------------
+    def _result(self, node: int, score: float, candidate: int | None, mentioned: list[int]) -> Result:
+        it = self.items
+        exp = self.explainer.explain(candidate, mentioned, node) if self.cfg.explain else Explanation()
+        return Result(it.image_ids[node], it.product_ids[node], float(score), it.captions[node], it.categories[node],
+                      it.paths[node], exp)
+
+    # -- EngineAPI -----------------------------------------------------------------------
+    def modify(self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *,
+               user: str | None = None) -> list[Result]:
+        """Products like ``candidate_id`` with the modification ``text``, best first (candidate excluded)."""
+        with self._lock, one_thread(self._blas):
+            cand = self.node(candidate_id)
+            text, k = self._check_text(text), self._check_k(k)
+            mentioned = self.mentions(text)
+            q = self.query_vector(cand, text, mentioned)
+            scores, ids = self._knn(q, k, self._skip(exclude, user, cand), user)
+            asked = self.asked(text, mentioned)
+            return [self._result(n, s, cand, asked) for s, n in zip(scores, ids, strict=True)]
+
+    def search(self, text: str, k: int = 10, filters: dict[str, Any] | None = None, *, user: str | None = None,
+               exclude: tuple[str, ...] = ()) -> list[Result]:
+        """First turn: products matching words ("red summer dresses"), best first.
+
+        Args:
+            text: the words.
+            k: results wanted.
+            filters: ``{"category": "dress", "color": ["red", "pink"]}``: every group must match one
+                of its values (synonyms allowed).
+            user: the shopper (their hidden / penalised images apply).
+            exclude: image ids not to return (e.g. already shown).
+        """
+        with self._lock, one_thread(self._blas):
+            text, k = self._check_text(text), self._check_k(k)
+            allowed = self.filter_nodes(filters) if filters else None
+            asked = self.asked(text, self.mentions(text))
+            scores, ids = self._text_search(text, asked, k, self._skip(exclude, user), allowed, user)
+            return [self._result(n, s, None, asked) for s, n in zip(scores, ids, strict=True)]
+
+    def filter_nodes(self, filters: dict[str, Any]) -> np.ndarray:
+        """Image nodes passing ``filters`` (group -> value or list of values; AND over groups, OR within)."""
+        if not isinstance(filters, dict):
+            raise InvalidQueryError(f"filters must be a mapping, got {type(filters).__name__}.",
+                                    fix='pass e.g. {"category": "dress", "color": "red"}')
+        index = self.model.ids.index(schema.ATTRIBUTE)
+        groups = [CATEGORY, *self.taxonomy.groups]
+        allowed: np.ndarray | None = None
+        for group, values in filters.items():
+            if group not in groups:
+                raise InvalidQueryError(f"Unknown filter {group!r}.", fix=f"filter on one of: {', '.join(groups)}")
+            values = [values] if isinstance(values, str) else list(values)
+            nodes = []
+            for value in values:
+                hit = self.taxonomy.normalise(str(value))
+                key = attribute_key(group, hit[1] if hit and hit[0] == group else str(value).strip().lower())
+                if key not in index:
+                    known = sorted(k.partition(":")[2] for k in index if k.startswith(group + ":"))
+                    raise InvalidQueryError(f"This catalog has no {group} {value!r}.",
+                                            fix=f"use one of: {', '.join(known) or '(none indexed)'}")
+                nodes.append(self.facts.images_with(index[key]))
+            group_nodes = np.unique(np.concatenate(nodes)) if nodes else np.zeros(0, np.int64)
+            allowed = group_nodes if allowed is None else np.intersect1d(allowed, group_nodes)
+        return allowed if allowed is not None else np.arange(len(self.items.image_ids), dtype=np.int64)
+
+    def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
+        """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search)."""
+        with self._lock, one_thread(self._blas):
+            cand = self.node(candidate_id) if candidate_id is not None else None
+            node = self.node(result_id)
+            text = self._check_text(text)
+            return self.explainer.explain(cand, self.asked(text, self.mentions(text)), node)
+
+    def describe(self, image_id: str) -> Result:
+        """The product behind ``image_id``: its attributes as ``explanation.shared``, EI-tree concepts, edges."""
+        with self._lock, one_thread(self._blas):
+            node = self.node(image_id)
+            it = self.items
+            return Result(it.image_ids[node], it.product_ids[node], 0.0, it.captions[node], it.categories[node],
+                          it.paths[node], self.explainer.describe(node))
+
+    # -- interactions (issue 4): hooks, not yet the interactions ---------------------------
+    def _user(self, user: str) -> UserState:
+        return self.users.setdefault(user, UserState())
+
+    def _apply_edit(self, *, nodes: dict[str, list[tuple[str, np.ndarray]]] | None = None,
+                    edges: dict[schema.CanonicalEtype, list[tuple[int, int]]] | None = None) -> dict[str, list[int]]:
+        """Apply a graph edit AND the matching index update together (the one place issue 4 edits through).
+
+        Adds nodes (name, feature) and edges (their reverses too) to the DGL graph, re-embeds only the
+        k-hop neighbourhood (:meth:`TrainedModel.reembed`), writes the changed image vectors into the
+        index and records new image-attribute edges for explanations.
+
+        Args:
+            nodes: per node type, new ``(name, feature)``; their ids are the next free ones, in order.
+            edges: per canonical (forward) relation, ``(src, dst)`` node id pairs.
+
+        Returns:
+            Per node type, the node ids whose embeddings were recomputed.
+        """
+        import torch
+
+        with self._lock:
+            g, ids = self.model.graph, self.model.ids
+            touched: dict[str, set[int]] = {nt: set() for nt in g.ntypes}
+            for ntype, new in (nodes or {}).items():
+                for name, feat in new:
+                    node = ids.add(ntype, name)
+                    g.add_nodes(1, {"feat": torch.as_tensor(np.asarray(feat, np.float32))[None]}, ntype=ntype)
+                    touched[ntype].add(node)
+                    if ntype == schema.ATTRIBUTE:
+                        from retrieval.graph import attribute_parent
+
+                        concept = ids.index(schema.CONCEPT).get(attribute_parent(name, self.taxonomy), -1)
+                        self.facts.add_attribute(name, concept)
+                        if concept >= 0:
+                            edges = {**(edges or {})}
+                            is_a = (schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)
+                            edges[is_a] = [*edges.get(is_a, []), (node, concept)]
+            for etype, pairs in (edges or {}).items():
+                if not pairs:
+                    continue
+                src = torch.tensor([p[0] for p in pairs], dtype=torch.int64)
+                dst = torch.tensor([p[1] for p in pairs], dtype=torch.int64)
+                g.add_edges(src, dst, etype=etype)
+                g.add_edges(dst, src, etype=schema.reverse(etype))
+                touched[etype[0]].update(src.tolist())
+                touched[etype[2]].update(dst.tolist())
+                if etype[0] == schema.IMAGE and etype[2] == schema.ATTRIBUTE:
+                    for s, d in pairs:
+                        self.facts.add_image_attribute(s, d, etype[1])
+            changed = self.model.reembed({nt: sorted(v) for nt, v in touched.items() if v})
+            self._emb = np.asarray(self.model.image_embeddings(), dtype=np.float32)
+            images = changed.get(schema.IMAGE, [])
+            if images:
+                self.index.update(np.asarray(images, dtype=np.int64), self._emb[images])
+            self._attr_feats = None
+            return changed
+
+    def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
+        """Placeholder until issue 4: "that shirt is linen" is not recorded yet."""
+        self.node(image_id)
+        raise InteractionError("Adding product details is not available yet in this engine.",
+                               fix="tell the shop staff; the feature arrives with the interaction update")
+
+    def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
+        """Placeholder until issue 4: likes are not recorded yet."""
+        for i in [*liked_ids, *([candidate_id] if candidate_id else [])]:
+            self.node(i)
+        raise InteractionError("Remembering likes is not available yet in this engine.",
+                               fix="keep refining with words; likes arrive with the interaction update")
+
+    def dislike(self, image_id: str, user: str) -> InteractionReceipt:
+        """Placeholder until issue 4: dislikes are not recorded yet."""
+        self.node(image_id)
+        raise InteractionError("Hiding products is not available yet in this engine.",
+                               fix="pass the shown ids as exclude; hiding arrives with the interaction update")

@@ -1,0 +1,420 @@
+"""Explanations from the information graph: which nodes and edges tie a result to the pick and the words.
+
+:class:`GraphFacts` precomputes, once per loaded graph, the adjacency an explanation needs as flat
+arrays: each image's attribute nodes (``has_attribute`` and issue 4's ``has_user_attribute``), each
+attribute's EI-tree path (``is_a`` edges up to the root), the captions that modify each image and
+the attributes they mention. :class:`Explainer` then explains one result in O(attributes of the
+two images): no graph query per call.
+
+For a result ``R``, a candidate ``C`` (None on a first search) and the attributes ``M`` the text
+mentions:
+
+* ``shared``: attributes both images have (two ``has_attribute`` edges), except those the text changes;
+* ``matched``: attributes of ``M`` the result has;
+* ``replaced``: ``(old, new)`` when ``new`` is in ``M``, its group is exclusive
+  (:meth:`Taxonomy.is_exclusive`), the candidate has ``old`` of that group and the result has ``new``;
+* ``missing``: attributes of ``M`` the result lacks;
+* ``concepts``: EI-tree concepts both images reach through ``is_a`` edges (just the result's on a search);
+* ``edges``: every graph edge behind the statements, plus a training caption that modified the
+  candidate and mentions what was asked for, when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retrieval import schema
+from retrieval.results import Explanation, GraphEdge, GraphNode
+from retrieval.taxonomy import CATEGORY, Taxonomy, split_key
+
+HAS_ATTR = (schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)
+HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
+ATTR_IS_A = (schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)
+CONCEPT_IS_A = (schema.CONCEPT, schema.IS_A, schema.CONCEPT)
+MODIFIES = (schema.CAPTION, schema.MODIFIES, schema.IMAGE)
+MENTIONS = (schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE)
+IMAGE_ATTRIBUTE_RELATIONS = (HAS_ATTR, HAS_USER_ATTR)
+MAX_LISTED = 4  # values named per clause of the shopper text
+CACHE_LIMIT = 200_000  # cached node / edge objects before the caches are emptied
+GROUP_WORDS = {"category": "category", "sleeve": "sleeve type", "details": "detail"}
+
+
+@dataclass
+class Csr:
+    """Rows of int ids (compressed sparse rows): ``row(i)`` is a view, no copy."""
+
+    ptr: np.ndarray
+    idx: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, rows: np.ndarray, cols: np.ndarray, n_rows: int) -> Csr:
+        """Rows ``rows[e]`` get ``cols[e]`` (stable: edge order kept within a row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        ptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=ptr[1:])
+        return cls(ptr, np.asarray(cols, dtype=np.int64)[order])
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(self.ptr) - 1
+
+    def row(self, i: int) -> np.ndarray:
+        """Ids of row ``i``."""
+        return self.idx[self.ptr[i]:self.ptr[i + 1]]
+
+    def transpose(self, n_cols: int) -> Csr:
+        """Column -> rows."""
+        rows = np.repeat(np.arange(self.n_rows, dtype=np.int64), np.diff(self.ptr))
+        return Csr.from_pairs(self.idx, rows, n_cols)
+
+
+def _edges(g, etype) -> tuple[np.ndarray, np.ndarray]:
+    if etype not in g.canonical_etypes:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    src, dst = g.edges(etype=etype)
+    return src.numpy().astype(np.int64), dst.numpy().astype(np.int64)
+
+
+@dataclass
+class GraphFacts:
+    """The graph adjacency explanations and text search read, as arrays aligned with node ids.
+
+    Edits (issue 4) go through :meth:`add_attribute` / :meth:`add_image_attribute`, which keep an
+    overlay so the base arrays never need rebuilding.
+    """
+
+    image_names: list[str]
+    attr_keys: list[str]
+    concept_names: list[str]
+    caption_texts: list[str]
+    image_attrs: Csr  # image -> attribute (has_attribute)
+    attr_concept: np.ndarray  # attribute -> its is_a concept (-1: none)
+    concept_parent: np.ndarray  # concept -> parent concept (-1: root)
+    image_captions: Csr  # image -> captions that modify it
+    caption_attrs: Csr  # caption -> attributes it mentions
+    exclusive_groups: frozenset[str] = frozenset()
+    overlay: dict[int, dict[int, str]] = field(default_factory=dict)  # image -> {attr: relation} added later
+    _attr_images: Csr | None = None
+    _overlay_by_attr: dict[int, set[int]] = field(default_factory=dict)
+    _split: dict[int, tuple[str, str]] = field(default_factory=dict)
+    _chains: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    _tree: dict[int, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_graph(cls, g, ids, taxonomy: Taxonomy) -> GraphFacts:
+        """Read the adjacency of a built DGL graph ``g`` with id maps ``ids``."""
+        n_img, n_attr, n_con = g.num_nodes(schema.IMAGE), g.num_nodes(schema.ATTRIBUTE), g.num_nodes(schema.CONCEPT)
+        src, dst = _edges(g, HAS_ATTR)
+        attr_concept = np.full(n_attr, -1, dtype=np.int64)
+        a, c = _edges(g, ATTR_IS_A)
+        attr_concept[a] = c
+        concept_parent = np.full(n_con, -1, dtype=np.int64)
+        c1, c2 = _edges(g, CONCEPT_IS_A)
+        concept_parent[c1] = c2
+        cap, img = _edges(g, MODIFIES)
+        m_cap, m_attr = _edges(g, MENTIONS)
+        groups = {g_.name for g_ in taxonomy.groups.values() if g_.exclusive} | {CATEGORY}
+        facts = cls(
+            image_names=ids.images, attr_keys=ids.attributes, concept_names=ids.concepts, caption_texts=ids.captions,
+            image_attrs=Csr.from_pairs(src, dst, n_img), attr_concept=attr_concept, concept_parent=concept_parent,
+            image_captions=Csr.from_pairs(img, cap, n_img), caption_attrs=Csr.from_pairs(m_cap, m_attr, g.num_nodes(
+                schema.CAPTION)), exclusive_groups=frozenset(groups),
+        )
+        u_src, u_dst = _edges(g, HAS_USER_ATTR)
+        for i, j in zip(u_src.tolist(), u_dst.tolist(), strict=True):
+            facts.add_image_attribute(i, j, schema.HAS_USER_ATTRIBUTE)
+        return facts
+
+    # -- reads ---------------------------------------------------------------------------
+    def attributes_of(self, image: int) -> dict[int, str]:
+        """Attribute node -> relation name (``has_attribute`` / ``has_user_attribute``) of one image."""
+        base = self.image_attrs.row(image).tolist() if image < self.image_attrs.n_rows else []
+        out = dict.fromkeys(base, schema.HAS_ATTRIBUTE)
+        extra = self.overlay.get(image)
+        if extra:
+            for a, rel in extra.items():
+                out.setdefault(a, rel)
+        return out
+
+    def images_with(self, attr: int) -> np.ndarray:
+        """Image nodes that have attribute ``attr`` (inverted list, built on first use)."""
+        if self._attr_images is None:
+            self._attr_images = self.image_attrs.transpose(len(self.attr_keys))
+        base = self._attr_images.row(attr) if attr < self._attr_images.n_rows else np.zeros(0, np.int64)
+        extra = self._overlay_by_attr.get(attr)
+        if extra:
+            return np.union1d(base, np.fromiter(extra, dtype=np.int64))
+        return base
+
+    def match_counts(self, attrs: dict[int, float], n_images: int) -> np.ndarray:
+        """Per image node, the summed weights of the attribute nodes of ``attrs`` it links to (A.2's X set
+        is the top level)."""
+        lists = [self.images_with(int(a)) for a in attrs]
+        if not lists:
+            return np.zeros(n_images, dtype=np.float64)
+        weights = np.concatenate([np.full(len(x), float(w)) for x, w in zip(lists, attrs.values(), strict=True)])
+        return np.bincount(np.concatenate(lists), weights=weights, minlength=n_images)[:n_images]
+
+    def _parts(self, attr: int) -> tuple[str, str]:
+        parts = self._split.get(attr)
+        if parts is None:
+            group, value = split_key(self.attr_keys[attr])
+            parts = self._split[attr] = (group, value or self.attr_keys[attr])
+        return parts
+
+    def group(self, attr: int) -> str:
+        """Group of an attribute node (``color`` for ``color:red``)."""
+        return self._parts(attr)[0]
+
+    def value(self, attr: int) -> str:
+        """Value of an attribute node (``red`` for ``color:red``)."""
+        return self._parts(attr)[1]
+
+    def is_exclusive(self, attr: int) -> bool:
+        """True when a value of this attribute's group replaces the others."""
+        return self.group(attr) in self.exclusive_groups
+
+    def concept_chain(self, attr: int) -> tuple[int, ...]:
+        """Concept nodes from the attribute's is_a parent up to the root."""
+        chain = self._chains.get(attr)
+        if chain is None:
+            out: list[int] = []
+            c = int(self.attr_concept[attr]) if attr < len(self.attr_concept) else -1
+            while c >= 0 and c not in out:
+                out.append(c)
+                c = int(self.concept_parent[c])
+            chain = self._chains[attr] = tuple(out)
+        return chain
+
+    def is_tree_concept(self, concept: int) -> bool:
+        """An EI-tree concept worth naming (not a group concept like ``group:color``, not the root)."""
+        tree = self._tree.get(concept)
+        if tree is None:
+            name = self.concept_names[concept]
+            tree = self._tree[concept] = (not name.startswith(schema.GROUP_CONCEPT_PREFIX)
+                                          and int(self.concept_parent[concept]) >= 0)
+        return tree
+
+    # -- edits (issue 4) -----------------------------------------------------------------
+    def add_attribute(self, key: str, concept: int) -> int:
+        """Register a new attribute node (already added to the graph) under ``concept``; returns its id.
+
+        ``attr_keys`` is the graph's id list itself, so a key already appended there is not added twice.
+        """
+        if len(self.attr_keys) == len(self.attr_concept):
+            self.attr_keys.append(key)
+        self.attr_concept = np.append(self.attr_concept, np.int64(concept))
+        self._attr_images = None
+        self._chains.clear()
+        return len(self.attr_concept) - 1
+
+    def add_image_attribute(self, image: int, attr: int, relation: str = schema.HAS_USER_ATTRIBUTE) -> None:
+        """Record a new image -> attribute edge (already added to the graph)."""
+        self.overlay.setdefault(int(image), {})[int(attr)] = relation
+        self._overlay_by_attr.setdefault(int(attr), set()).add(int(image))
+
+
+def _unique(edges: list[GraphEdge]) -> tuple[GraphEdge, ...]:
+    """Edges in first-seen order, each once (cached edge objects: identity is equality)."""
+    return tuple({id(e): e for e in edges}.values())
+
+
+def human_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (at most MAX_LISTED named, then "N more")."""
+    items = list(items)
+    if len(items) > MAX_LISTED:
+        items = items[:MAX_LISTED - 1] + [f"{len(items) - MAX_LISTED + 1} more"]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _a(noun: str) -> str:
+    """``a dress``, ``an overcoat``, ``jeans`` (plural nouns take no article)."""
+    if noun.endswith("s") and not noun.endswith("ss"):
+        return noun
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
+def plural(word: str) -> str:
+    """Rough English plural of a category or group name."""
+    if word.endswith("ss"):
+        return word + "es"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    return word if word.endswith("s") else word + "s"
+
+
+class Explainer:
+    """Builds :class:`Explanation` objects from :class:`GraphFacts`."""
+
+    def __init__(self, facts: GraphFacts) -> None:
+        self.facts = facts
+        self._nodes: dict[tuple[str, int], GraphNode] = {}
+        self._edges: dict[tuple[str, int, str, str, int], GraphEdge] = {}
+
+    def _node(self, ntype: str, node: int) -> GraphNode:
+        out = self._nodes.get((ntype, node))
+        if out is None:
+            f = self.facts
+            names = {schema.IMAGE: f.image_names, schema.ATTRIBUTE: f.attr_keys, schema.CONCEPT: f.concept_names,
+                     schema.CAPTION: f.caption_texts}[ntype]
+            out = self._nodes[(ntype, node)] = GraphNode(ntype, int(node), names[node])
+        return out
+
+    def _edge(self, st: str, src: int, rel: str, dt: str, dst: int) -> GraphEdge:
+        """The (cached, so deduplicated by identity) edge object."""
+        key = (st, src, rel, dt, dst)
+        out = self._edges.get(key)
+        if out is None:
+            out = self._edges[key] = GraphEdge(self._node(st, src), rel, self._node(dt, dst))
+        return out
+
+    def _has(self, image: int, attr: int, rel: str) -> GraphEdge:
+        return self._edge(schema.IMAGE, image, rel, schema.ATTRIBUTE, attr)
+
+    def _is_a_path(self, attr: int, upto: int) -> list[GraphEdge]:
+        """``attr is_a c1 is_a c2 ... upto`` edges."""
+        chain = self.facts.concept_chain(attr)
+        if upto not in chain:
+            return []
+        out = [self._edge(schema.ATTRIBUTE, attr, schema.IS_A, schema.CONCEPT, chain[0])]
+        for a, b in zip(chain, chain[1:chain.index(upto) + 1], strict=False):
+            out.append(self._edge(schema.CONCEPT, a, schema.IS_A, schema.CONCEPT, b))
+        return out
+
+    def _trim_caches(self) -> None:
+        if len(self._edges) > CACHE_LIMIT or len(self._nodes) > CACHE_LIMIT:
+            self._edges.clear()
+            self._nodes.clear()
+
+    def _concepts(self, attrs: Iterable[int]) -> dict[int, int]:
+        """EI-tree concept -> the attribute it is reached from (nearest first)."""
+        out: dict[int, int] = {}
+        for a in attrs:
+            for c in self.facts.concept_chain(a):
+                if self.facts.is_tree_concept(c):
+                    out.setdefault(c, a)
+        return out
+
+    def explain(self, candidate: int | None, mentioned: Sequence[int], result: int) -> Explanation:
+        """Explain ``result`` for a query (``candidate`` None: a first search from words only)."""
+        self._trim_caches()
+        f = self.facts
+        res = f.attributes_of(result)
+        cand = f.attributes_of(candidate) if candidate is not None else {}
+        wanted = list(dict.fromkeys(int(a) for a in mentioned))
+        wanted_set = set(wanted)
+        changed_groups = {f.group(a) for a in wanted if f.is_exclusive(a)}
+        edges: list[GraphEdge] = []
+        matched = [a for a in wanted if a in res]
+        missing = [a for a in wanted if a not in res]
+        replaced: list[tuple[int, int]] = []
+        for new in matched:
+            if f.is_exclusive(new):
+                for old in cand:
+                    if old != new and f.group(old) == f.group(new):
+                        replaced.append((old, new))
+        shared = sorted(a for a in res if a in cand and a not in wanted_set and f.group(a) not in changed_groups)
+        for a in shared:
+            edges += [self._has(candidate, a, cand[a]), self._has(result, a, res[a])]
+        for a in matched:
+            edges.append(self._has(result, a, res[a]))
+        for old, new in replaced:
+            edges.append(self._has(candidate, old, cand[old]))
+            group_concept = f.concept_chain(new)[:1]
+            if group_concept and group_concept == f.concept_chain(old)[:1]:
+                edges += self._is_a_path(old, group_concept[0]) + self._is_a_path(new, group_concept[0])
+        res_concepts = self._concepts(res)
+        if candidate is not None:
+            cand_concepts = self._concepts(cand)
+            concept_ids = [c for c in res_concepts if c in cand_concepts]
+            for c in concept_ids:
+                for side, attrs, via in ((candidate, cand, cand_concepts[c]), (result, res, res_concepts[c])):
+                    edges += [self._has(side, via, attrs[via]), *self._is_a_path(via, c)]
+        else:
+            concept_ids = list(res_concepts)
+            for c in concept_ids:
+                via = res_concepts[c]
+                edges += [self._has(result, via, res[via]), *self._is_a_path(via, c)]
+        caption = self._caption_evidence(candidate, [n for _, n in replaced] or matched)
+        if caption is not None:
+            cap, attr = caption
+            edges += [self._edge(schema.CAPTION, cap, schema.MODIFIES, schema.IMAGE, candidate),
+                      self._edge(schema.CAPTION, cap, schema.MENTIONS, schema.ATTRIBUTE, attr)]
+        key = f.attr_keys.__getitem__
+        text = self._text(candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption)
+        return Explanation(
+            shared=tuple(map(key, shared)), matched=tuple(map(key, matched)),
+            replaced=tuple((key(o), key(n)) for o, n in replaced), missing=tuple(map(key, missing)),
+            concepts=tuple(f.concept_names[c] for c in concept_ids), edges=_unique(edges), text=text,
+        )
+
+    def _caption_evidence(self, candidate: int | None, asked: Sequence[int]) -> tuple[int, int] | None:
+        """A training caption that modified the candidate and mentions one of ``asked``."""
+        if candidate is None or not asked:
+            return None
+        f = self.facts
+        asked_set = set(asked)
+        for cap in f.image_captions.row(candidate).tolist() if candidate < f.image_captions.n_rows else ():
+            for a in f.caption_attrs.row(cap).tolist():
+                if a in asked_set:
+                    return cap, a
+        return None
+
+    def _text(self, candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption) -> str:
+        f = self.facts
+        val = f.value
+        parts: list[str] = []
+        shared_words = [val(a) for a in shared if f.group(a) != CATEGORY]  # the category is in the concept clause
+        if shared_words:
+            parts.append(f"shares {human_list(shared_words)} with your pick")
+        for old, new in replaced:
+            word = GROUP_WORDS.get(f.group(new), f.group(new).replace("-", " "))
+            parts.append(f"has {val(new)}, which replaces {val(old)} since {plural(word)} are exclusive")
+        news = {n for _, n in replaced}
+        plain = [a for a in matched if a not in news and f.group(a) != CATEGORY]
+        if plain:
+            parts.append(f"has {human_list([val(a) for a in plain])} as you asked")
+        if missing:
+            parts.append(f"lacks {human_list([val(a) for a in missing])}")
+        if concept_ids:
+            c = f.concept_names[concept_ids[0]]
+            r_cat = [val(a) for a in res if f.group(a) == CATEGORY]
+            c_cat = [val(a) for a in cand if f.group(a) == CATEGORY]
+            if candidate is None:
+                parts.append(f"{_a(r_cat[0])} ({c})" if r_cat else f"{_a(c)} piece")
+            elif r_cat and c_cat and r_cat[0] == c_cat[0]:
+                parts.append(f"both are {plural(r_cat[0])} ({c})")
+            else:
+                parts.append(f"both are {c} pieces")
+        if caption is not None:
+            cap_text = f.caption_texts[caption[0]]
+            cap_text = cap_text if len(cap_text) <= 60 else cap_text[:57] + "..."
+            parts.append(f'shoppers asked "{cap_text}" of your pick before')
+        if not parts:
+            return ("Close to your pick in the learned graph embedding; no attribute links it directly."
+                    if candidate is not None else "Close to your words in the learned graph embedding.")
+        sentence = "; ".join(parts) + "."
+        return sentence[0].upper() + sentence[1:]
+
+    def describe(self, image: int) -> Explanation:
+        """An image's own attributes (as ``shared``), EI-tree concepts and edges."""
+        self._trim_caches()
+        f = self.facts
+        attrs = f.attributes_of(image)
+        concepts = self._concepts(attrs)
+        edges = [self._has(image, a, rel) for a, rel in attrs.items()]
+        for c, via in concepts.items():
+            edges += self._is_a_path(via, c)
+        values = [f.value(a) for a in attrs if f.group(a) != CATEGORY]
+        cats = [f.value(a) for a in attrs if f.group(a) == CATEGORY]
+        head = _a(cats[0]).capitalize() if cats else "A piece"
+        if concepts:
+            head += f" ({f.concept_names[next(iter(concepts))]})"
+        text = head + (f" with {human_list(values)}." if values else ".")
+        return Explanation(shared=tuple(f.attr_keys[a] for a in attrs), concepts=tuple(f.concept_names[c] for c in
+                           concepts), edges=_unique(edges), text=text)

@@ -1,0 +1,121 @@
+"""Shared pytest fixtures. Add fixtures; do not replace others'."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# -- the conversation stack (issue 5): real action server + real Rasa server + web page ----------
+@dataclass(frozen=True)
+class ChatStack:
+    """URLs of a running stack serving the fake engine, plus the fake Slack / Telegram APIs."""
+
+    rasa: str
+    actions: str
+    web: str
+    platforms: object  # tests/fake_platforms.FakePlatforms
+    env: dict[str, str]
+
+
+def _rasa_model() -> Path:
+    """The trained Rasa model (``make rasa-model``); trained here once if it is missing."""
+    from bot.launch import DEFAULT_MODEL, rasa_bin
+
+    model = Path(os.environ.get("TAILOR_RASA_MODEL", REPO / DEFAULT_MODEL))
+    if not model.is_file():
+        cmd = [
+            rasa_bin(),
+            "train",
+            "--fixed-model-name",
+            model.name.removesuffix(".tar.gz"),
+            "--out",
+            str(model.parent),
+        ]
+        subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"})
+    return model
+
+
+@pytest.fixture(scope="session")
+def chat_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
+    """Start the whole conversation stack on free loopback ports once per test session."""
+    from fake_platforms import FakePlatforms
+
+    from bot.launch import free_port, start_action_server, start_rasa_server, stop_all
+    from bot.serve import make_server, serve_in_thread
+
+    model = _rasa_model()
+    logs = tmp_path_factory.mktemp("chat-stack")
+    platforms = FakePlatforms()
+    rasa_port = free_port()
+    web = make_server(REPO / "tests" / "fixtures" / "chat_catalog", port=0, rasa_url=f"http://127.0.0.1:{rasa_port}")
+    serve_in_thread(web)
+    web_url = f"http://127.0.0.1:{web.server_port}"
+    env = {
+        "TAILOR_FAKE_ENGINE": "1",
+        "TAILOR_PUBLIC_URL": web_url,
+        "TAILOR_PAGE_SIZE": "4",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "slack-test-secret",
+        "SLACK_API_URL": f"{platforms.url}/slack/",
+        "TELEGRAM_TOKEN": "123456:TEST-token",
+        "TELEGRAM_SECRET_TOKEN": "tg-test-secret",
+        "TELEGRAM_API_URL": f"{platforms.url}/tg",
+    }
+    services = []
+    try:
+        services.append(start_action_server(free_port(), logs, env))
+        services.append(start_rasa_server(model, rasa_port, services[0].url, logs, enable_api=True, env=env))
+        yield ChatStack(services[1].url, services[0].url, web_url, platforms, env)
+    finally:
+        stop_all(services)
+        web.shutdown()
+        platforms.close()
+
+
+# -- the engine (issue 3): a tiny generated demo catalog and a model trained on it, once per session --
+def tiny_train_config():
+    """A fast TrainConfig for ~150-product catalogs: real EfficientNet-Lite0 at 64 px (a registered
+    encoder, so a subprocess such as an action server can load the model too), 15 epochs."""
+    from retrieval.features import FeatureConfig
+    from retrieval.train import TrainConfig
+
+    return TrainConfig(epochs=15, batch_size=64, patience=15, negatives=16, caption_graph=False, max_val_queries=60,
+                       features=FeatureConfig(image_size=64))
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated demo catalog of 150 products (~300 images, ~260 queries), seed 0."""
+    from retrieval.demo.generate import generate_demo_catalog
+
+    out = tmp_path_factory.mktemp("tiny-demo") / "catalog"
+    generate_demo_catalog(out, 150, 0, workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory trained on ``tiny_catalog`` (one torch thread: two oversubscribe a busy 2-core box)."""
+    from retrieval.features.base import torch_threads
+    from retrieval.train import train
+
+    out = tmp_path_factory.mktemp("tiny-model") / "engine"
+    with torch_threads(1):
+        train(tiny_catalog, out, tiny_train_config(), cache_dir=tmp_path_factory.mktemp("tiny-cache"), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model: Path):
+    """``Engine.load(tiny_model)``, shared: tests must not edit it (load a fresh one to edit)."""
+    from retrieval.engine import Engine
+
+    return Engine.load(tiny_model)

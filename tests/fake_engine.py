@@ -1,0 +1,315 @@
+"""A small deterministic engine that honours :class:`retrieval.results.EngineAPI` (same dataclasses,
+same typed errors) over a tiny catalog of Pillow-drawn images in ``tests/fixtures/chat_catalog``.
+
+The dialogue tests and the servers started with ``TAILOR_FAKE_ENGINE=1`` use it, so the conversation
+can be tested before (and independently of) a trained model. Ranking = taxonomy attributes shared
+with what was asked for; modifications merge with the EI tree's rules; interactions change the next
+answer (metadata adds attributes, dislikes hide, likes boost).
+
+Regenerate the fixture catalog: ``PYTHONPATH=. python tests/fake_engine.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import InteractionError, InvalidQueryError, UnknownItemError
+from retrieval.results import Explanation, InteractionReceipt, Result
+from retrieval.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
+
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "chat_catalog"
+MAX_K = 1000
+MAX_TEXT = 2000
+
+# (id, caption, category, attributes besides the category)
+PRODUCTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "dress-01",
+        "black linen knee-length a-line dress",
+        "dress",
+        ("color:black", "material:linen", "length:knee-length", "fit:a-line"),
+    ),
+    (
+        "dress-02",
+        "red floral midi dress with a belt",
+        "dress",
+        ("color:red", "pattern:floral", "length:midi", "details:belt"),
+    ),
+    ("dress-03", "navy striped maxi dress", "dress", ("color:navy", "pattern:striped", "length:maxi")),
+    ("dress-04", "white sleeveless mini dress", "dress", ("color:white", "sleeve:sleeveless", "length:mini")),
+    ("dress-05", "black long-sleeve maxi dress", "dress", ("color:black", "sleeve:long-sleeve", "length:maxi")),
+    ("dress-06", "red sleeveless knee-length dress", "dress", ("color:red", "sleeve:sleeveless", "length:knee-length")),
+    ("dress-07", "pink polka-dot mini dress", "dress", ("color:pink", "pattern:polka-dot", "length:mini")),
+    ("dress-08", "black floral midi dress", "dress", ("color:black", "pattern:floral", "length:midi")),
+    ("shirt-01", "white cotton long-sleeve shirt", "shirt", ("color:white", "material:cotton", "sleeve:long-sleeve")),
+    (
+        "shirt-02",
+        "blue plaid short-sleeve shirt with pockets",
+        "shirt",
+        ("color:blue", "pattern:plaid", "sleeve:short-sleeve", "details:pockets"),
+    ),
+    ("blouse-01", "black silk blouse", "blouse", ("color:black", "material:silk")),
+    ("skirt-01", "green midi skirt", "skirt", ("color:green", "length:midi")),
+    ("jacket-01", "brown leather jacket with zip", "jacket", ("color:brown", "material:leather", "details:zip")),
+    ("jeans-01", "gray slim jeans", "jeans", ("color:gray", "fit:slim")),
+)
+
+RGB = {
+    "black": (30, 30, 30),
+    "white": (245, 245, 240),
+    "gray": (140, 140, 140),
+    "red": (200, 30, 40),
+    "pink": (240, 150, 180),
+    "green": (40, 140, 70),
+    "blue": (50, 110, 210),
+    "navy": (20, 30, 90),
+    "brown": (120, 80, 40),
+}
+
+
+def write_fixture_catalog(out: str | Path = FIXTURE_DIR) -> Path:
+    """Draw the fixture images (small JPEGs) and write ``catalog.json``; deterministic."""
+    from PIL import Image, ImageDraw
+
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    records = []
+    for image_id, caption, category, attrs in PRODUCTS:
+        color = next((split_key(a)[1] for a in attrs if a.startswith("color:")), "gray")
+        img = Image.new("RGB", (96, 128), (228, 226, 220))
+        draw = ImageDraw.Draw(img)
+        fill = RGB.get(color, (128, 128, 128))
+        if category in ("dress", "skirt"):
+            draw.polygon(
+                [
+                    (34, 14 if category == "dress" else 50),
+                    (62, 14 if category == "dress" else 50),
+                    (80, 118),
+                    (16, 118),
+                ],
+                fill=fill,
+            )
+        elif category == "jeans":
+            draw.polygon([(26, 12), (70, 12), (76, 120), (52, 120), (48, 50), (44, 120), (20, 120)], fill=fill)
+        else:
+            draw.rectangle([28, 20, 68, 110], fill=fill)
+            draw.polygon([(28, 20), (8, 60), (18, 66), (28, 40)], fill=fill)
+            draw.polygon([(68, 20), (88, 60), (78, 66), (68, 40)], fill=fill)
+        if "pattern:striped" in attrs:
+            for y in range(20, 118, 10):
+                draw.line([(10, y), (86, y)], fill=(240, 240, 240), width=3)
+        if "pattern:polka-dot" in attrs or "pattern:floral" in attrs:
+            for y in range(24, 116, 14):
+                for x in range(24, 76, 14):
+                    draw.ellipse([x, y, x + 5, y + 5], fill=(250, 220, 60))
+        if "pattern:plaid" in attrs:
+            for v in range(22, 110, 12):
+                draw.line([(28, v), (68, v)], fill=(255, 255, 255), width=1)
+                draw.line([(v // 2 + 20, 20), (v // 2 + 20, 110)], fill=(255, 255, 255), width=1)
+        path = f"images/{image_id}.jpg"
+        img.save(out / path, "JPEG", quality=70)
+        records.append(
+            {
+                "image_id": image_id,
+                "product_id": image_id.split("-")[0] + "-p" + image_id.split("-")[1],
+                "path": path,
+                "caption": caption,
+                "category": category,
+                "attributes": list(attrs),
+            }
+        )
+    (out / "catalog.json").write_text(json.dumps(records, indent=1) + "\n")
+    return out
+
+
+@dataclass
+class _Item:
+    image_id: str
+    product_id: str
+    path: str
+    caption: str
+    category: str
+    attrs: set[str] = field(default_factory=set)
+
+    def keys(self) -> set[str]:
+        return self.attrs | {attribute_key(CATEGORY, self.category)}
+
+
+class FakeEngine:
+    """Deterministic stand-in for :class:`retrieval.engine.Engine` (see module docstring)."""
+
+    def __init__(self, items: list[_Item], taxonomy: Taxonomy | None = None) -> None:
+        self.items = {it.image_id: it for it in items}
+        self.taxonomy = taxonomy or Taxonomy.load()
+        self.hidden: dict[str, set[str]] = {}
+        self.liked: dict[str, set[str]] = {}
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._next_id = 1
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, catalog_dir: str | Path | None = None) -> FakeEngine:
+        """Load the fixture catalog (written by :func:`write_fixture_catalog`)."""
+        path = Path(catalog_dir or FIXTURE_DIR) / "catalog.json"
+        records = json.loads(path.read_text())
+        return cls(
+            [
+                _Item(r["image_id"], r["product_id"], r["path"], r["caption"], r["category"], set(r["attributes"]))
+                for r in records
+            ]
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _item(self, image_id: str) -> _Item:
+        if image_id not in self.items:
+            raise UnknownItemError(f"Unknown image id {image_id!r}.", fix="use an id from the catalog")
+        return self.items[image_id]
+
+    def _check(self, text: str, k: int) -> None:
+        if not text or not text.strip():
+            raise InvalidQueryError("The query text is empty.", fix="say what you are looking for")
+        if len(text) > MAX_TEXT:
+            raise InvalidQueryError(f"The query has {len(text)} characters.", fix=f"use at most {MAX_TEXT}")
+        if not 1 <= k <= MAX_K:
+            raise InvalidQueryError(f"k={k} is out of range.", fix=f"use 1 <= k <= {MAX_K}")
+
+    def _wanted(self, text: str) -> set[str]:
+        return {m.key for m in self.taxonomy.find_mentions(text)}
+
+    def _target(self, base: set[str], text: str) -> tuple[set[str], list[tuple[str, str]]]:
+        """Candidate keys with the text's mentions merged (exclusive groups replace)."""
+        target, replaced = set(base), []
+        for m in self.taxonomy.find_mentions(text):
+            if self.taxonomy.is_exclusive(m.group):
+                for old in [k for k in target if split_key(k)[0] == m.group and k != m.key]:
+                    target.discard(old)
+                    replaced.append((old, m.key))
+            target.add(m.key)
+        return target, replaced
+
+    def _explain(self, cand: _Item | None, text: str, item: _Item) -> Explanation:
+        wanted = self._wanted(text)
+        matched = tuple(sorted(wanted & item.keys()))
+        missing = tuple(sorted(wanted - item.keys()))
+        shared: tuple[str, ...] = ()
+        replaced: tuple[tuple[str, str], ...] = ()
+        if cand is not None:
+            target, repl = self._target(cand.keys(), text)
+            shared = tuple(sorted((cand.keys() & item.keys()) - wanted))
+            replaced = tuple(r for r in repl if r[1] in item.keys())
+        parts = []
+        if shared:
+            parts.append("it shares " + ", ".join(split_key(k)[1] for k in shared) + " with your pick")
+        if matched:
+            parts.append("it has " + ", ".join(split_key(k)[1] for k in matched) + " as you asked")
+        for old, new in replaced:
+            parts.append(f"{split_key(new)[1]} replaces {split_key(old)[1]} ({split_key(new)[0]} is exclusive)")
+        if missing:
+            parts.append("it lacks " + ", ".join(split_key(k)[1] for k in missing))
+        text_out = ("; ".join(parts) or "it is the closest match in the catalog") + "."
+        return Explanation(
+            shared=shared, matched=matched, replaced=replaced, missing=missing, text=text_out[0].upper() + text_out[1:]
+        )
+
+    def _result(self, item: _Item, score: float, exp: Explanation) -> Result:
+        return Result(item.image_id, item.product_id, score, item.caption, item.category, item.path, exp)
+
+    def _rank(
+        self, target: set[str], k: int, skip: set[str], user: str | None, cand: _Item | None, text: str
+    ) -> list[Result]:
+        liked = self.liked.get(user or "", set())
+        scored = []
+        for item in self.items.values():
+            if item.image_id in skip:
+                continue
+            score = len(target & item.keys()) + (0.5 if item.image_id in liked else 0.0)
+            scored.append((-score, item.image_id, item))
+        scored.sort()
+        return [self._result(it, -s, self._explain(cand, text, it)) for s, _, it in scored[:k]]
+
+    # -- EngineAPI ---------------------------------------------------------------------------
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        exclude: tuple[str, ...] = (),
+    ) -> list[Result]:
+        """Products sharing the most taxonomy values with ``text``."""
+        self.calls.append(("search", (text, k, user, tuple(exclude))))
+        self._check(text, k)
+        skip = set(exclude) | self.hidden.get(user or "", set())
+        return self._rank(self._wanted(text), k, skip, user, None, text)
+
+    def modify(
+        self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *, user: str | None = None
+    ) -> list[Result]:
+        """Products closest to the candidate with the text's changes merged in."""
+        self.calls.append(("modify", (candidate_id, text, k, user, tuple(exclude))))
+        cand = self._item(candidate_id)
+        self._check(text, k)
+        target, _ = self._target(cand.keys(), text)
+        skip = set(exclude) | self.hidden.get(user or "", set()) | {candidate_id}
+        return self._rank(target, k, skip, user, cand, text)
+
+    def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
+        """Why ``result_id`` answers the query."""
+        self.calls.append(("explain", (candidate_id, text, result_id)))
+        cand = self._item(candidate_id) if candidate_id else None
+        return self._explain(cand, text, self._item(result_id))
+
+    def _receipt(
+        self, kind: str, user: str, ids: tuple[str, ...], attrs: tuple[str, ...] = (), new: tuple[str, ...] = ()
+    ) -> InteractionReceipt:
+        with self._lock:
+            rid, self._next_id = self._next_id, self._next_id + 1
+        return InteractionReceipt(
+            rid, kind, user, "global" if kind == "metadata" else "user", ids, attrs, new, "recorded"
+        )
+
+    def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
+        """Add the attributes the statement names to the product (global in the fake)."""
+        self.calls.append(("add_metadata", (image_id, statement, user)))
+        item = self._item(image_id)
+        if len(statement) > MAX_TEXT:
+            raise InteractionError(f"The statement has {len(statement)} characters.", fix="say it in one sentence")
+        keys = [m.key for m in self.taxonomy.find_mentions(statement) if m.group != CATEGORY]
+        if not keys:
+            raise InteractionError(f"I found no attribute in {statement!r}.", fix='name one, e.g. "that one is linen"')
+        merged, _ = self._target(item.attrs, " ".join(split_key(k)[1] for k in keys))
+        new = tuple(k for k in keys if k not in item.attrs)
+        item.attrs = merged
+        return self._receipt("metadata", user, (image_id,), tuple(keys), new)
+
+    def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
+        """Remember the liked images for this user (they rank higher afterwards)."""
+        self.calls.append(("like", (candidate_id, text, tuple(liked_ids), user)))
+        if not liked_ids:
+            raise InteractionError("No product was named.", fix='say e.g. "I like the first one"')
+        for i in [*liked_ids, *([candidate_id] if candidate_id else [])]:
+            self._item(i)
+        self.liked.setdefault(user, set()).update(liked_ids)
+        return self._receipt("like", user, tuple(liked_ids))
+
+    def dislike(self, image_id: str, user: str) -> InteractionReceipt:
+        """Hide the image from this user's results."""
+        self.calls.append(("dislike", (image_id, user)))
+        self._item(image_id)
+        self.hidden.setdefault(user, set()).add(image_id)
+        return self._receipt("dislike", user, (image_id,))
+
+    def describe(self, image_id: str) -> Result:
+        """The product behind an id, attributes as ``explanation.shared``."""
+        item = self._item(image_id)
+        return self._result(item, 0.0, Explanation(shared=tuple(sorted(item.attrs))))
+
+
+if __name__ == "__main__":
+    print(write_fixture_catalog(sys.argv[1] if len(sys.argv) > 1 else FIXTURE_DIR))

@@ -1,0 +1,293 @@
+"""The custom actions, turn by turn, with hand-built trackers and the fake engine (real rasa-sdk)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fake_engine import FakeEngine
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import engine_provider
+from actions.browse import ActionModify, ActionSearch, ActionShowMore
+from actions.choose import ActionExplain, ActionSelect
+from actions.feedback import ActionAddMetadata, ActionDislike, ActionLike, ActionStartOver
+from retrieval.errors import ModelNotFoundError
+
+SLOTS = (
+    "selected_category",
+    "results",
+    "page",
+    "query",
+    "selected",
+    "selected_title",
+    "modifications",
+    "mod_notes",
+    "last_text",
+    "search_text",
+    "excluded",
+)
+
+
+class Chat:
+    """Runs actions like Rasa would: a tracker built from the slots, SlotSet events applied after."""
+
+    def __init__(self, sender: str = "shopper-1") -> None:
+        self.sender = sender
+        self.slots: dict[str, Any] = dict.fromkeys(SLOTS)
+        self.events: list[dict[str, Any]] = []
+
+    def turn(self, action: Any, text: str, intent: str, entities: list[dict[str, Any]] | None = None) -> list[dict]:
+        message = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": entities or []}
+        tracker = Tracker(self.sender, dict(self.slots), message, [], False, None, {}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        self.events = action.run(dispatcher, tracker, {})
+        for ev in self.events:
+            if ev["event"] == "slot":
+                self.slots[ev["name"]] = ev["value"]
+            elif ev["event"] == "reset_slots":
+                self.slots = dict.fromkeys(SLOTS)
+        return dispatcher.messages
+
+
+def cards(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if m.get("response") == "utter_product_card"]
+
+
+def responses(messages: list[dict]) -> list[str]:
+    return [m["response"] for m in messages if m.get("response")]
+
+
+@pytest.fixture()
+def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    monkeypatch.setenv("TAILOR_PUBLIC_URL", "http://shop.test:9000")
+    monkeypatch.delenv("TAILOR_PAGE_SIZE", raising=False)
+    fake = FakeEngine.load()
+    engine_provider.set_engine(fake)
+    yield fake
+    engine_provider.set_engine(None)
+
+
+def test_search_shows_four_numbered_cards_with_images_and_state(engine: FakeEngine) -> None:
+    chat = Chat()
+    out = chat.turn(ActionSearch(), "show me black dresses", "search")
+    shown = cards(out)
+    assert [c["number"] for c in shown] == [1, 2, 3, 4]
+    assert all(c["image_url"].startswith("http://shop.test:9000/images/images/") for c in shown)
+    assert {c["image_id"] for c in shown} >= {"dress-01", "dress-05", "dress-08"}
+    assert responses(out)[0] == "utter_results_header" and responses(out)[-1] == "utter_results_footer"
+    assert chat.slots["query"] == {"kind": "search", "text": "show me black dresses", "candidate": None}
+    assert [r["number"] for r in chat.slots["results"]] == [1, 2, 3, 4] and chat.slots["selected"] is None
+    assert engine.calls[-1][0] == "search" and engine.calls[-1][1][2] == "shopper-1"
+
+
+def test_page_size_is_configurable(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAILOR_PAGE_SIZE", "2")
+    assert len(cards(Chat().turn(ActionSearch(), "red dress", "search"))) == 2
+
+
+def test_select_by_ordinal_hash_attribute_and_button(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me dresses", "search")
+    results = chat.slots["results"]
+    out = chat.turn(ActionSelect(), "the second one", "select")
+    assert chat.slots["selected"] == results[1]["image_id"] and responses(out) == ["utter_selected"]
+    chat.turn(ActionSelect(), "#3", "select")
+    assert chat.slots["selected"] == results[2]["image_id"]
+    colour = results[0]["caption"].split()[0]  # first word of a fixture caption is its colour
+    if sum(r["caption"].startswith(colour) for r in results) == 1:
+        chat.turn(ActionSelect(), f"the {colour} one", "select")
+        assert chat.slots["selected"] == results[0]["image_id"]
+    chat.turn(ActionSelect(), "/select", "select", [{"entity": "product", "value": results[3]["image_id"]}])
+    assert chat.slots["selected"] == results[3]["image_id"]
+    out = chat.turn(ActionSelect(), "that one", "select")
+    assert responses(out) == ["utter_which_one"]
+    chat.turn(ActionShowMore(), "more", "show_more")  # a button of the first page still works
+    out = chat.turn(ActionSelect(), "/select", "select", [{"entity": "product", "value": results[0]["image_id"]}])
+    assert responses(out) == ["utter_selected_product"] and chat.slots["selected"] == results[0]["image_id"]
+
+
+def test_modifications_apply_to_selection_and_accumulate(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me red dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    picked = chat.slots["selected"]
+    out = chat.turn(ActionModify(), "like this but in black", "modify")
+    assert engine.calls[-1][:1] == ("modify",) and engine.calls[-1][1][0] == picked
+    assert chat.slots["modifications"] == ["color:black"] and cards(out)
+    assert picked not in [c["image_id"] for c in cards(out)]
+    chat.turn(ActionModify(), "longer", "modify")
+    assert engine.calls[-1][1][1] == "longer, black"  # "longer" keeps black
+    assert chat.slots["modifications"] == ["color:black"] and chat.slots["mod_notes"] == ["longer"]
+    chat.turn(ActionModify(), "in navy with a belt", "modify")
+    assert chat.slots["modifications"] == ["color:navy", "details:belt"]  # exclusive colour replaced
+    assert "black" not in engine.calls[-1][1][1] and "longer" in engine.calls[-1][1][1]
+    chat.turn(ActionModify(), "with pockets", "modify")
+    assert chat.slots["modifications"] == ["color:navy", "details:belt", "details:pockets"]  # independent adds
+    assert engine.calls[-1][1][0] == picked  # always the selected product
+
+
+def test_search_words_after_a_selection(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me red dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    assert chat.slots["selected_category"] == "dress"
+    chat.turn(ActionSearch(), "with pockets", "search")  # NLU said search; it refines the selection
+    assert engine.calls[-1][0] == "modify" and chat.slots["modifications"] == ["details:pockets"]
+    chat.turn(ActionSearch(), "a longer dress", "search")  # same category: still a refinement
+    assert engine.calls[-1][0] == "modify" and chat.slots["selected"]
+    chat.turn(ActionSearch(), "a leather jacket", "search")  # another category: a new search
+    assert engine.calls[-1][0] == "search" and chat.slots["selected"] is None
+    chat.turn(ActionSelect(), "the first one", "select")
+    chat.turn(ActionSearch(), "show me black shirts", "search")
+    assert engine.calls[-1][0] == "search" and chat.slots["modifications"] == []
+
+
+def test_modify_before_selection_refines_the_search(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "red dresses", "search")
+    out = chat.turn(ActionModify(), "in black", "modify")
+    assert engine.calls[-1][0] == "search" and "red" not in engine.calls[-1][1][0]
+    assert cards(out)[0]["image_id"] in {"dress-01", "dress-05", "dress-08"}
+
+
+def test_show_more_pages_until_exhausted(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "dress", "search")
+    first = [r["image_id"] for r in chat.slots["results"]]
+    out = chat.turn(ActionShowMore(), "show more", "show_more")
+    second = [r["image_id"] for r in chat.slots["results"]]
+    assert responses(out)[0] == "utter_more_header" and not set(first) & set(second) and chat.slots["page"] == 1
+    for _ in range(3):
+        out = chat.turn(ActionShowMore(), "more", "show_more")
+    assert responses(out) == ["utter_no_more_results"]
+
+
+def test_explain_uses_engine_explanation(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "black dress", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    chat.turn(ActionModify(), "in red", "modify")
+    out = chat.turn(ActionExplain(), "why the second one?", "explain")
+    assert responses(out) == ["utter_explanation"] and out[0]["number"] == 2
+    assert "replaces black" in out[0]["explanation"]
+    assert engine.calls[-1] == ("explain", (chat.slots["selected"], "in red", chat.slots["results"][1]["image_id"]))
+
+
+def test_metadata_resolves_the_product_and_changes_the_next_answer(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "dresses", "search")
+    second = chat.slots["results"][1]
+    out = chat.turn(ActionAddMetadata(), "the second one is made of silk", "add_metadata")
+    assert responses(out) == ["utter_metadata_recorded"] and out[0]["attributes"] == "silk"
+    assert engine.calls[-1] == ("add_metadata", (second["image_id"], "the second one is made of silk", "shopper-1"))
+    out = chat.turn(ActionSearch(), "silk dress", "search")
+    assert cards(out)[0]["image_id"] == second["image_id"]
+    out = chat.turn(ActionAddMetadata(), "the first one is lovely", "add_metadata")
+    assert responses(out) == ["utter_interaction_failed"] and "no attribute" in out[0]["detail"]
+
+
+def test_metadata_about_that_one_uses_the_selection(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "shirts", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    chat.turn(ActionAddMetadata(), "that one is linen", "add_metadata")
+    assert engine.calls[-1][1][0] == chat.slots["selected"]
+
+
+def test_like_first_and_third(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "dresses", "search")
+    ids = [r["image_id"] for r in chat.slots["results"]]
+    out = chat.turn(ActionLike(), "I like the first and third", "like")
+    assert engine.calls[-1] == ("like", (None, "dresses", (ids[0], ids[2]), "shopper-1"))
+    assert responses(out) == ["utter_liked"] and "#1" in out[0]["titles"] and "#3" in out[0]["titles"]
+
+
+def test_dislike_excludes_and_refreshes(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "black dress", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    gone = chat.slots["selected"]
+    out = chat.turn(ActionDislike(), "not that one", "dislike")
+    assert responses(out)[0] == "utter_disliked" and chat.slots["excluded"] == [gone]
+    assert chat.slots["selected"] is None and gone not in [c["image_id"] for c in cards(out)]
+    chat.turn(ActionSearch(), "black dress", "search")
+    assert gone not in [r["image_id"] for r in chat.slots["results"]]
+
+
+def test_start_over_clears_everything(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "dress", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    out = chat.turn(ActionStartOver(), "start over", "start_over")
+    assert responses(out) == ["utter_start_over"] and chat.events == [{"event": "reset_slots", "timestamp": None}]
+    assert chat.slots["selected"] is None and chat.slots["results"] is None
+
+
+def test_turns_without_results_ask_for_a_search(engine: FakeEngine) -> None:
+    for action, text, intent in [
+        (ActionSelect(), "the second one", "select"),
+        (ActionShowMore(), "more", "show_more"),
+        (ActionExplain(), "why?", "explain"),
+    ]:
+        assert responses(Chat().turn(action, text, intent)) == ["utter_need_results"]
+    assert responses(Chat().turn(ActionLike(), "I like it", "like")) == ["utter_which_one"]
+
+
+def test_engine_errors_become_friendly_responses(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = Chat()
+    assert responses(chat.turn(ActionSearch(), "   ", "search")) == ["utter_invalid_query"]
+    chat.slots.update(selected="no-such-id", selected_title="Ghost")
+    assert responses(chat.turn(ActionModify(), "in black", "modify")) == ["utter_unknown_item"]
+    out = chat.turn(ActionSelect(), "/select", "select", [{"entity": "product", "value": "gone-01"}])
+    assert responses(out) == ["utter_unknown_item"]
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(engine, "search", boom)
+    assert responses(Chat().turn(ActionSearch(), "dress", "search")) == ["utter_engine_error"]
+
+
+def test_missing_model_is_reported_not_crashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine_provider.set_engine(None)
+
+    def missing() -> None:
+        raise ModelNotFoundError("No engine model in build/demo/engine.", fix="run make demo")
+
+    monkeypatch.setattr(engine_provider, "_load", missing)
+    assert responses(Chat().turn(ActionSearch(), "dress", "search")) == ["utter_engine_unavailable"]
+
+
+@pytest.mark.slow
+def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same actions on :class:`retrieval.engine.Engine` (a tiny trained model): the contract holds."""
+    from retrieval.engine import Engine
+
+    monkeypatch.setenv("TAILOR_PUBLIC_URL", "http://shop.test")
+    engine = Engine.load(tiny_model)  # a fresh one: interactions may edit it
+    engine_provider.set_engine(engine)
+    try:
+        chat = Chat("real-shopper")
+        out = chat.turn(ActionSearch(), "show me red dresses", "search")
+        assert len(cards(out)) == 4 and all(c["image_url"].startswith("http://shop.test/images/") for c in cards(out))
+        chat.turn(ActionSelect(), "the first one", "select")
+        picked = chat.slots["selected"]
+        out = chat.turn(ActionModify(), "like this but in black", "modify")
+        assert cards(out) and picked not in [c["image_id"] for c in cards(out)]
+        assert chat.slots["query"] == {"kind": "modify", "text": "like this but in black", "candidate": picked}
+        out = chat.turn(ActionExplain(), "why the second one?", "explain")
+        assert responses(out) == ["utter_explanation"] and out[0]["explanation"]
+        out = chat.turn(ActionAddMetadata(), "the first one is made of linen", "add_metadata")
+        assert responses(out)[0] in {"utter_metadata_recorded", "utter_metadata_pending", "utter_interaction_failed"}
+        out = chat.turn(ActionLike(), "I like the first and third", "like")
+        assert responses(out)[0] in {"utter_liked", "utter_interaction_failed"}
+        gone = chat.slots["results"][0]["image_id"]
+        out = chat.turn(ActionDislike(), "not the first one", "dislike")
+        assert responses(out)[0] == "utter_disliked" and gone not in [c["image_id"] for c in cards(out)]
+        out = chat.turn(ActionModify(), "longer", "modify")
+        assert "black" in chat.slots["query"]["text"] and gone not in [c["image_id"] for c in cards(out)]
+    finally:
+        engine_provider.set_engine(None)

@@ -1,0 +1,146 @@
+"""R-GCN on a tiny hand-made heterograph: shapes, local scope, sink captions, k-hop re-embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from retrieval import schema
+from retrieval.artifacts import TrainedModel
+from retrieval.graph import CaptionSpec, build_graph
+from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, TirgHead, compositional_loss
+from retrieval.taxonomy import Taxonomy
+from retrieval.train import TrainConfig
+
+IMG_DIM, TXT_DIM, HIDDEN = 12, 8, 16
+
+
+def fake_text(texts: list[str]) -> np.ndarray:
+    """Deterministic pseudo text features."""
+    return np.stack([np.random.RandomState(sum(map(ord, t)) % 2**31).randn(TXT_DIM) for t in texts]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """5 images, 2 captions, a few attributes, under the real taxonomy."""
+    tax = Taxonomy.load()
+    rng = np.random.RandomState(0)
+    attrs = [["category:dress", "color:red"], ["category:dress", "color:black"], ["category:shirt", "color:red"],
+             ["category:shirt", "pattern:striped"], ["category:skirt"]]
+    caps = [CaptionSpec("replace red with black", "a", ("color:red", "color:black")),
+            CaptionSpec("make it striped", "c", ("pattern:striped",))]
+    info = build_graph(list("abcde"), attrs, caps, tax, image_features=rng.randn(5, IMG_DIM).astype(np.float32),
+                       caption_features=fake_text([c.text for c in caps]), text_encoder=fake_text)
+    return info
+
+
+def make_model(info, caption_messages: bool = False) -> tuple[RGCN, TrainConfig]:
+    torch.manual_seed(0)
+    cfg = TrainConfig(hidden=HIDDEN, num_bases=3, caption_messages=caption_messages, dropout=0.0)
+    g = info.graph
+    in_dims = {nt: int(g.nodes[nt].data["feat"].shape[1]) for nt in g.ntypes}
+    model = RGCN(in_dims, etypes=cfg.message_etypes(), hidden=HIDDEN, num_layers=3, num_bases=3, dropout=0.0,
+                 residual=True)
+    model.set_feature_stats(feats(g))
+    return model, cfg
+
+
+def feats(g) -> dict[str, torch.Tensor]:
+    return {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
+
+
+def test_graph_has_every_relation_and_reverses(tiny):
+    g = tiny.graph
+    assert set(g.canonical_etypes) == set(schema.ALL_RELATIONS)
+    assert g.num_edges((schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)) == 9
+    assert g.num_edges(("attribute", "rev_has_attribute", "image")) == 9
+    assert g.num_edges((schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)) == 0
+    # concepts: dress -> full-body -> clothing, shirt -> top -> clothing, colour -> group:color -> clothing
+    assert {"full-body", "top", "bottom", "clothing", "group:color", "group:pattern"} <= set(tiny.ids.concepts)
+
+
+def test_forward_shapes_and_local_scope(tiny):
+    g = tiny.graph
+    model, _ = make_model(tiny)
+    before = {nt: set(g.nodes[nt].data) for nt in g.ntypes}
+    out = model(g, feats(g))
+    assert {nt: tuple(x.shape) for nt, x in out.items()} == {nt: (g.num_nodes(nt), HIDDEN) for nt in g.ntypes}
+    assert {nt: set(g.nodes[nt].data) for nt in g.ntypes} == before
+    states = model(g, feats(g), all_layers=True)
+    assert len(states) == 4 and torch.allclose(states[-1]["image"], out["image"])
+    # basis decomposition: every relation's weight is a combination of the shared bases
+    assert model.layers[0].basis.bases.shape == (3, HIDDEN, HIDDEN)
+
+
+def test_basis_weights_are_shared(tiny):
+    model, _ = make_model(tiny)
+    n_params = sum(p.numel() for p in model.layers[0].parameters())
+    n_rel = len(model.etypes)
+    assert n_params == 3 * HIDDEN * HIDDEN + n_rel * 3 + HIDDEN * HIDDEN + HIDDEN
+
+
+@pytest.mark.parametrize("caption_messages", [False, True])
+def test_sink_caption_equals_full_forward(tiny, caption_messages):
+    """A new caption embedded from cached states == the full forward with the caption node added."""
+    g = tiny.graph
+    model, cfg = make_model(tiny, caption_messages)
+    model.eval()
+    tm = TrainedModel(Path("."), cfg, tiny, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
+    text = fake_text(["make it black"])[0]
+    cand, attrs = 1, [tiny.ids.index("attribute")["color:black"], tiny.ids.index("attribute")["category:dress"]]
+    fast = tm.embed_new_caption(text, cand, attrs)
+    g2 = g.clone()
+    g2.add_nodes(1, {"feat": torch.as_tensor(text)[None]}, ntype="caption")
+    c = g2.num_nodes("caption") - 1
+    g2.add_edges([cand], [c], etype=("image", "rev_modifies", "caption"))
+    g2.add_edges(attrs, [c, c], etype=("attribute", "rev_mentions", "caption"))
+    with torch.no_grad():
+        full = model(g2, feats(g2))["caption"][c].numpy()
+        batched = tm.embed_queries(text[None], [cand], [attrs])
+    np.testing.assert_allclose(fast, full, rtol=1e-4, atol=1e-5)
+    q = tm.compose(cand, fast)
+    np.testing.assert_allclose(q, batched[0], rtol=1e-4, atol=1e-5)
+    assert abs(np.linalg.norm(q) - 1) < 1e-5
+    # the sink changed nothing else
+    with torch.no_grad():
+        np.testing.assert_allclose(model(g2, feats(g2))["image"].numpy(), tm.states[-1]["image"].numpy(), atol=1e-5)
+
+
+def test_reembed_equals_full_reembed(tiny):
+    """New attribute node + edges: k-hop re-embedding == a full forward of the edited graph."""
+    model, cfg = make_model(tiny)
+    model.eval()
+    info = type(tiny)(tiny.graph.clone(), tiny.ids)
+    tm = TrainedModel(Path("."), cfg, info, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
+    g = info.graph
+    g.add_nodes(1, {"feat": torch.as_tensor(fake_text(["linen"]))}, ntype="attribute")
+    new = g.num_nodes("attribute") - 1
+    g.add_edges([0], [new], etype=("image", "has_user_attribute", "attribute"))
+    g.add_edges([new], [0], etype=("attribute", "rev_has_user_attribute", "image"))
+    g.add_edges([2], [4], etype=("image", "liked_with", "image"))
+    g.add_edges([4], [2], etype=("image", "rev_liked_with", "image"))
+    changed = tm.reembed({"image": [0, 2, 4], "attribute": [new]})
+    with torch.no_grad():
+        full = model(g, feats(g), all_layers=True)
+    for layer, states in enumerate(full):
+        for nt, x in states.items():
+            np.testing.assert_allclose(tm.states[layer][nt].numpy(), x.numpy(), atol=1e-5, err_msg=f"{layer} {nt}")
+    assert new in changed["attribute"] and 0 in changed["image"]
+    np.testing.assert_allclose(tm.image_embeddings(), torch.nn.functional.normalize(full[-1]["image"], dim=-1).numpy(),
+                               atol=1e-5)
+
+
+def test_heads_shapes_and_compositional_loss():
+    torch.manual_seed(0)
+    img, txt = torch.randn(6, HIDDEN), torch.randn(6, TXT_DIM)
+    tirg = TirgHead(HIDDEN, TXT_DIM)
+    assert tirg(img, txt).shape == (6, HIDDEN)
+    head = ComposeAEHead(HIDDEN, TXT_DIM)
+    q, back = head(img, txt), head(img, txt, conjugate=True)
+    assert q.shape == back.shape == (6, HIDDEN) and not torch.allclose(q, back)
+    loss = compositional_loss(head, img, txt, torch.randn(6, HIDDEN), ScaledNorm())
+    loss.backward()
+    assert loss.item() > 0 and head.delta[0].weight.grad is not None
