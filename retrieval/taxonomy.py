@@ -165,7 +165,8 @@ class Taxonomy:
         for name, spec in groups.items():
             self._need(isinstance(spec, dict), f"group {name!r} must be a mapping")
             relation = spec.get("relation")
-            self._need(relation in (EXCLUSIVE, INDEPENDENT), f"group {name!r}: relation must be exclusive or independent")
+            self._need(relation in (EXCLUSIVE, INDEPENDENT),
+                       f"group {name!r}: relation must be exclusive or independent")
             values = spec.get("values") or {}
             self._need(isinstance(values, dict) and values, f"group {name!r} needs values")
             applies = spec.get("applies_to")
