@@ -24,8 +24,8 @@
 Limits: text is 1..``max_text_chars`` characters; ``1 <= k <= max_k`` (a larger k is an
 InvalidQueryError; fewer results come back when the catalog, filters and exclusions leave fewer).
 Unknown ids in ``exclude`` are ignored (they cannot be shown anyway); an unknown candidate raises
-UnknownItemError. Interactions (``add_metadata``, ``like``, ``dislike``) are placeholders raising
-InteractionError until issue 4; ``_apply_edit`` and :class:`UserState` are their hooks.
+UnknownItemError. Interactions (``add_metadata``, ``like``, ``dislike``; issue 4) live in
+:mod:`retrieval.interactions`: logged durably, applied without retraining, replayed by ``load``.
 """
 
 from __future__ import annotations
@@ -42,16 +42,17 @@ from typing import Any
 
 import numpy as np
 
-from retrieval import schema
 from retrieval.config import load_config
-from retrieval.errors import DatasetError, InteractionError, InvalidQueryError, UnknownItemError
+from retrieval.errors import ConfigError, DatasetError, InvalidQueryError, UnknownItemError
 from retrieval.explain import Explainer, GraphFacts
 from retrieval.index import IndexConfig, VectorIndex
+from retrieval.interactions import LIKE_SCOPES, InteractionsMixin
+from retrieval.interactions_log import InteractionLog
+from retrieval.overlay import UserState
 from retrieval.ranking import RankingMixin, unwanted_keys
-from retrieval.results import Explanation, InteractionReceipt, Result
-from retrieval.taxonomy import CATEGORY, attribute_key
+from retrieval.results import Explanation, Result
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ENGINE_CONFIG_FILE = "engine_config.json"
 
@@ -72,7 +73,22 @@ class EngineConfig:
         category_weight: weight of a mentioned category against one of another attribute in search tiers
             ("red dresses": a dress of another colour before a red skirt).
         dislike_penalty: how much a user's disliked images lower similar results (issue 4).
-        overfetch: results fetched per requested one when per-user penalties re-rank them.
+        like_scope: "global" (the paper's form: like edges in the shared graph) or "user" (a USER node;
+            only that shopper's results change).
+        like_boost: most a like lifts its liked images for a later query with similar words and candidate.
+        like_text_min: least text-feature similarity of a query's words to a liked query's words.
+        like_candidate_min: least embedding similarity of a query's candidate to a liked query's (unless equal).
+        user_like_boost: how much a per-user like lifts that shopper's results similar to the liked images.
+        user_fact_boost: lift (or drop) in a shopper's modify results of images their pending metadata
+            says have (or no longer have) an asked-for attribute.
+        reembed_tol: relative tolerance of the incremental re-embedding after an edit (None: the model's
+            default; 0: exactly a full forward pass).
+        tagger_dir: Flair metadata tagger folder (None: ``MODEL/tagger`` or ``MODEL/../tagger`` if present,
+            else the taxonomy's phrases alone).
+        tagger_min_score: least tagger confidence of a span the taxonomy does not confirm.
+        log_url: the interaction log (None: ``sqlite:///MODEL/interactions.db``, created on first interaction).
+        trusted: senders (staff) whose metadata applies to everyone at once; others' is pending.
+        overfetch: results fetched per requested one when per-user adjustments re-rank them.
         tier_index_min: search tiers larger than this are ranked through the index first.
         one_photo_per_product: show a product once (its best photo); excluding or picking a photo
             excludes its product's other photos too.
@@ -88,10 +104,29 @@ class EngineConfig:
     prototype_images: int = 512
     category_weight: float = 1.5
     dislike_penalty: float = 0.3
+    like_scope: str = "global"
+    like_boost: float = 0.25
+    like_text_min: float = 0.75
+    like_candidate_min: float = 0.9
+    user_like_boost: float = 0.1
+    user_fact_boost: float = 0.2
+    reembed_tol: float | None = None
+    tagger_dir: str | None = None
+    tagger_min_score: float = 0.4
+    log_url: str | None = None
+    trusted: tuple[str, ...] = ()
     overfetch: int = 3
     tier_index_min: int = 5000
     one_photo_per_product: bool = True
     explain: bool = True
+
+    def __post_init__(self) -> None:
+        if self.like_scope not in LIKE_SCOPES:
+            raise ConfigError(f"EngineConfig.like_scope {self.like_scope!r} is unknown.",
+                              fix=f"use one of {', '.join(LIKE_SCOPES)}")
+        if isinstance(self.trusted, str):
+            raise ConfigError("EngineConfig.trusted must be a list of sender ids.", fix='write ["staff-anna"]')
+        object.__setattr__(self, "trusted", tuple(self.trusted))
 
     def index_for(self, n_images: int) -> IndexConfig:
         """The index configuration for a catalog of ``n_images`` (HNSW above ``hnsw_above``)."""
@@ -141,15 +176,7 @@ def one_thread(blas) -> Iterator[None]:
         yield
 
 
-@dataclass
-class UserState:
-    """Per-user shaping of results (issue 4 fills it): hidden images and images whose look is lowered."""
-
-    hidden: set[int] = field(default_factory=set)
-    penalised: list[int] = field(default_factory=list)
-
-
-class Engine(RankingMixin):
+class Engine(InteractionsMixin, RankingMixin):
     """Graph retrieval behind :class:`retrieval.results.EngineAPI`.
 
     Args:
@@ -159,10 +186,11 @@ class Engine(RankingMixin):
         index: vector index over image node embeddings (ids = image node ids).
         cfg: answering settings.
         embeddings: image node embeddings aligned with ``index`` (default: the model's).
+        log: the interaction log (default: ``cfg.log_url``; see :mod:`retrieval.interactions`).
     """
 
     def __init__(self, model, items: Items, facts: GraphFacts, index, cfg: EngineConfig | None = None, *,
-                 embeddings: np.ndarray | None = None) -> None:
+                 embeddings: np.ndarray | None = None, log: InteractionLog | None = None) -> None:
         self.model = model
         self.items = items
         self.facts = facts
@@ -180,18 +208,23 @@ class Engine(RankingMixin):
         self._blas = _blas_controller()
         self._uncased = model.cfg.features.text_encoder.lower() in ("all-minilm-l6-v2",
                                                                      "sentence-transformers/all-minilm-l6-v2")
+        if self.cfg.reembed_tol is not None:
+            model.reembed_tol = float(self.cfg.reembed_tol)
+        self._init_interactions(log)
 
     # -- construction --------------------------------------------------------------------
     @classmethod
     def load(cls, model_dir: str | Path, *, index_kind: str | None = None, cfg: EngineConfig | None = None,
-             index_dir: str | Path | None = None) -> Engine:
-        """Load a trained model directory and index its image embeddings.
+             index_dir: str | Path | None = None, log: InteractionLog | None = None, replay: bool = True) -> Engine:
+        """Load a trained model directory, index its image embeddings and replay the interaction log.
 
         Args:
             model_dir: written by ``tailor train``.
             index_kind: "flat" or "hnsw" (default: the config's, HNSW above ``cfg.hnsw_above`` images).
             cfg: settings (default: ``MODEL/engine_config.json`` if present, else defaults).
             index_dir: a saved index (:meth:`save_index`) to load instead of building one.
+            log: the interaction log (default: ``cfg.log_url``, else ``MODEL/interactions.db``).
+            replay: apply the log's interactions (undone ones skipped; pending ones for their authors).
         """
         from retrieval.artifacts import load_model
 
@@ -209,13 +242,17 @@ class Engine(RankingMixin):
         if index_dir is not None and Path(index_dir).is_dir():
             index = VectorIndex.load(index_dir)
             if len(index) != len(emb) or index.dim != emb.shape[1]:
-                log.warning("saved index %s does not match the model (%d vectors); rebuilding", index_dir, len(index))
+                logger.warning("saved index %s does not match the model (%d vectors); rebuilding", index_dir,
+                               len(index))
                 index = None
         if index is None:
             index = VectorIndex(emb.shape[1], cfg.index if index_kind else cfg.index_for(len(emb)))
             index.add(np.arange(len(emb), dtype=np.int64), emb)
-        log.info("engine: %d images, %s index, %d attribute nodes", len(emb), index.kind, len(facts.attr_keys))
-        return cls(model, items, facts, index, cfg)
+        logger.info("engine: %d images, %s index, %d attribute nodes", len(emb), index.kind, len(facts.attr_keys))
+        engine = cls(model, items, facts, index, cfg, log=log)
+        if replay:
+            engine.replay()
+        return engine
 
     def save_index(self, directory: str | Path) -> Path:
         """Write the vector index (``Engine.load(..., index_dir=directory)`` reads it back)."""
@@ -292,9 +329,12 @@ class Engine(RankingMixin):
         """Forget cached text features (benchmarks time cold queries with it)."""
         self._text_cache.clear()
 
-    def mentions(self, text: str) -> list[int]:
-        """Attribute nodes the words mention (the rule the graph was built with)."""
-        return self.model.mentions(text)
+    def mentions(self, text: str, user: str | None = None) -> list[int]:
+        """Attribute nodes the words mention (the rule the graph was built with, plus attributes that
+        interactions added: everyone's, and ``user``'s pending ones)."""
+        found = self.model.mentions(text)
+        extra = self._new_mentions(text, user)
+        return found + [a for a in extra if a not in found] if extra else found
 
     def query_vector(self, candidate: int, text: str, mentioned: list[int]) -> np.ndarray:
         """Normalised query vector: the words as a sink caption node, composed with the candidate."""
@@ -302,9 +342,10 @@ class Engine(RankingMixin):
         return self.model.compose(candidate, cap)
 
     # -- results -------------------------------------------------------------------------
-    def _result(self, node: int, score: float, candidate: int | None, mentioned: list[int]) -> Result:
+    def _result(self, node: int, score: float, candidate: int | None, mentioned: list[int],
+                explainer: Explainer | None = None) -> Result:
         it = self.items
-        exp = self.explainer.explain(candidate, mentioned, node) if self.cfg.explain else Explanation()
+        exp = (explainer or self.explainer).explain(candidate, mentioned, node) if self.cfg.explain else Explanation()
         return Result(it.image_ids[node], it.product_ids[node], float(score), it.captions[node], it.categories[node],
                       it.paths[node], exp)
 
@@ -315,11 +356,13 @@ class Engine(RankingMixin):
         with self._lock, one_thread(self._blas):
             cand = self.node(candidate_id)
             text, k = self._check_text(text), self._check_k(k)
-            mentioned = self.mentions(text)
+            mentioned = self.mentions(text, user)
             q = self.query_vector(cand, text, mentioned)
-            scores, ids = self._knn(q, k, self._skip(exclude, user, cand), user)
             asked = self.asked(text, mentioned)
-            return [self._result(n, s, cand, asked) for s, n in zip(scores, ids, strict=True)]
+            boost = self._boosts(cand, text, asked, user)
+            scores, ids = self._knn(q, k, self._skip(exclude, user, cand), user, boost=boost)
+            explainer = self._explainer_for(user)
+            return [self._result(n, s, cand, asked, explainer) for s, n in zip(scores, ids, strict=True)]
 
     def search(self, text: str, k: int = 10, filters: dict[str, Any] | None = None, *, user: str | None = None,
                exclude: tuple[str, ...] = ()) -> list[Result]:
@@ -335,35 +378,13 @@ class Engine(RankingMixin):
         """
         with self._lock, one_thread(self._blas):
             text, k = self._check_text(text), self._check_k(k)
-            allowed = self.filter_nodes(filters) if filters else None
-            asked = self.asked(text, self.mentions(text))
-            scores, ids = self._text_search(text, asked, k, self._skip(exclude, user), allowed, user)
-            return [self._result(n, s, None, asked) for s, n in zip(scores, ids, strict=True)]
-
-    def filter_nodes(self, filters: dict[str, Any]) -> np.ndarray:
-        """Image nodes passing ``filters`` (group -> value or list of values; AND over groups, OR within)."""
-        if not isinstance(filters, dict):
-            raise InvalidQueryError(f"filters must be a mapping, got {type(filters).__name__}.",
-                                    fix='pass e.g. {"category": "dress", "color": "red"}')
-        index = self.model.ids.index(schema.ATTRIBUTE)
-        groups = [CATEGORY, *self.taxonomy.groups]
-        allowed: np.ndarray | None = None
-        for group, values in filters.items():
-            if group not in groups:
-                raise InvalidQueryError(f"Unknown filter {group!r}.", fix=f"filter on one of: {', '.join(groups)}")
-            values = [values] if isinstance(values, str) else list(values)
-            nodes = []
-            for value in values:
-                hit = self.taxonomy.normalise(str(value))
-                key = attribute_key(group, hit[1] if hit and hit[0] == group else str(value).strip().lower())
-                if key not in index:
-                    known = sorted(k.partition(":")[2] for k in index if k.startswith(group + ":"))
-                    raise InvalidQueryError(f"This catalog has no {group} {value!r}.",
-                                            fix=f"use one of: {', '.join(known) or '(none indexed)'}")
-                nodes.append(self.facts.images_with(index[key]))
-            group_nodes = np.unique(np.concatenate(nodes)) if nodes else np.zeros(0, np.int64)
-            allowed = group_nodes if allowed is None else np.intersect1d(allowed, group_nodes)
-        return allowed if allowed is not None else np.arange(len(self.items.image_ids), dtype=np.int64)
+            allowed = self.filter_nodes(filters, user=user) if filters else None
+            asked = self.asked(text, self.mentions(text, user))
+            boost = self._boosts(None, text, asked, user)
+            scores, ids = self._text_search(text, asked, k, self._skip(exclude, user), allowed, user, boost,
+                                            self._facts_for(user))
+            explainer = self._explainer_for(user)
+            return [self._result(n, s, None, asked, explainer) for s, n in zip(scores, ids, strict=True)]
 
     def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
         """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search)."""
@@ -380,80 +401,3 @@ class Engine(RankingMixin):
             it = self.items
             return Result(it.image_ids[node], it.product_ids[node], 0.0, it.captions[node], it.categories[node],
                           it.paths[node], self.explainer.describe(node))
-
-    # -- interactions (issue 4): hooks, not yet the interactions ---------------------------
-    def _user(self, user: str) -> UserState:
-        return self.users.setdefault(user, UserState())
-
-    def _apply_edit(self, *, nodes: dict[str, list[tuple[str, np.ndarray]]] | None = None,
-                    edges: dict[schema.CanonicalEtype, list[tuple[int, int]]] | None = None) -> dict[str, list[int]]:
-        """Apply a graph edit AND the matching index update together (the one place issue 4 edits through).
-
-        Adds nodes (name, feature) and edges (their reverses too) to the DGL graph, re-embeds only the
-        k-hop neighbourhood (:meth:`TrainedModel.reembed`), writes the changed image vectors into the
-        index and records new image-attribute edges for explanations.
-
-        Args:
-            nodes: per node type, new ``(name, feature)``; their ids are the next free ones, in order.
-            edges: per canonical (forward) relation, ``(src, dst)`` node id pairs.
-
-        Returns:
-            Per node type, the node ids whose embeddings were recomputed.
-        """
-        import torch
-
-        with self._lock:
-            g, ids = self.model.graph, self.model.ids
-            touched: dict[str, set[int]] = {nt: set() for nt in g.ntypes}
-            for ntype, new in (nodes or {}).items():
-                for name, feat in new:
-                    node = ids.add(ntype, name)
-                    g.add_nodes(1, {"feat": torch.as_tensor(np.asarray(feat, np.float32))[None]}, ntype=ntype)
-                    touched[ntype].add(node)
-                    if ntype == schema.ATTRIBUTE:
-                        from retrieval.graph import attribute_parent
-
-                        concept = ids.index(schema.CONCEPT).get(attribute_parent(name, self.taxonomy), -1)
-                        self.facts.add_attribute(name, concept)
-                        if concept >= 0:
-                            edges = {**(edges or {})}
-                            is_a = (schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)
-                            edges[is_a] = [*edges.get(is_a, []), (node, concept)]
-            for etype, pairs in (edges or {}).items():
-                if not pairs:
-                    continue
-                src = torch.tensor([p[0] for p in pairs], dtype=torch.int64)
-                dst = torch.tensor([p[1] for p in pairs], dtype=torch.int64)
-                g.add_edges(src, dst, etype=etype)
-                g.add_edges(dst, src, etype=schema.reverse(etype))
-                touched[etype[0]].update(src.tolist())
-                touched[etype[2]].update(dst.tolist())
-                if etype[0] == schema.IMAGE and etype[2] == schema.ATTRIBUTE:
-                    for s, d in pairs:
-                        self.facts.add_image_attribute(s, d, etype[1])
-            changed = self.model.reembed({nt: sorted(v) for nt, v in touched.items() if v})
-            self._emb = np.asarray(self.model.image_embeddings(), dtype=np.float32)
-            images = changed.get(schema.IMAGE, [])
-            if images:
-                self.index.update(np.asarray(images, dtype=np.int64), self._emb[images])
-            self._attr_feats = None
-            return changed
-
-    def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
-        """Placeholder until issue 4: "that shirt is linen" is not recorded yet."""
-        self.node(image_id)
-        raise InteractionError("Adding product details is not available yet in this engine.",
-                               fix="tell the shop staff; the feature arrives with the interaction update")
-
-    def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
-        """Placeholder until issue 4: likes are not recorded yet."""
-        for i in [*liked_ids, *([candidate_id] if candidate_id else [])]:
-            self.node(i)
-        raise InteractionError("Remembering likes is not available yet in this engine.",
-                               fix="keep refining with words; likes arrive with the interaction update")
-
-    def dislike(self, image_id: str, user: str) -> InteractionReceipt:
-        """Placeholder until issue 4: dislikes are not recorded yet."""
-        self.node(image_id)
-        raise InteractionError("Hiding products is not available yet in this engine.",
-                               fix="pass the shown ids as exclude; hiding arrives with the interaction update")

@@ -99,6 +99,7 @@ class GraphFacts:
     caption_attrs: Csr  # caption -> attributes it mentions
     exclusive_groups: frozenset[str] = frozenset()
     overlay: dict[int, dict[int, str]] = field(default_factory=dict)  # image -> {attr: relation} added later
+    dropped: dict[int, set[int]] = field(default_factory=dict)  # image -> base attrs a statement replaced
     _attr_images: Csr | None = None
     _overlay_by_attr: dict[int, set[int]] = field(default_factory=dict)
     _split: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -135,6 +136,8 @@ class GraphFacts:
         """Attribute node -> relation name (``has_attribute`` / ``has_user_attribute``) of one image."""
         base = self.image_attrs.row(image).tolist() if image < self.image_attrs.n_rows else []
         out = dict.fromkeys(base, schema.HAS_ATTRIBUTE)
+        for a in self.dropped.get(image, ()):
+            out.pop(a, None)
         extra = self.overlay.get(image)
         if extra:
             for a, rel in extra.items():
@@ -146,6 +149,9 @@ class GraphFacts:
         if self._attr_images is None:
             self._attr_images = self.image_attrs.transpose(len(self.attr_keys))
         base = self._attr_images.row(attr) if attr < self._attr_images.n_rows else np.zeros(0, np.int64)
+        gone = [i for i in base.tolist() if attr in self.dropped.get(i, ())] if self.dropped else []
+        if gone:
+            base = np.setdiff1d(base, np.asarray(gone, dtype=np.int64))
         extra = self._overlay_by_attr.get(attr)
         if extra:
             return np.union1d(base, np.fromiter(extra, dtype=np.int64))
@@ -217,6 +223,14 @@ class GraphFacts:
         """Record a new image -> attribute edge (already added to the graph)."""
         self.overlay.setdefault(int(image), {})[int(attr)] = relation
         self._overlay_by_attr.setdefault(int(attr), set()).add(int(image))
+
+    def drop_image_attribute(self, image: int, attr: int) -> None:
+        """Forget an image -> attribute edge (already removed from the graph): an exclusive value replaced."""
+        image, attr = int(image), int(attr)
+        if self.overlay.get(image, {}).pop(attr, None) is not None:
+            self._overlay_by_attr.get(attr, set()).discard(image)
+        if image < self.image_attrs.n_rows and attr in self.image_attrs.row(image):
+            self.dropped.setdefault(image, set()).add(attr)
 
 
 def _unique(edges: list[GraphEdge]) -> tuple[GraphEdge, ...]:

@@ -168,16 +168,22 @@ class RGCN(nn.Module):
     def message_graph(self, g: dgl.DGLHeteroGraph) -> dgl.DGLHeteroGraph:
         """``g`` restricted to the message-carrying relations that have edges (empty ones add zeros).
 
-        Cached per graph and edge counts, so edits (new edges) rebuild it.
+        Cached per graph, node counts and edge counts, so edits (new nodes / edges) rebuild it; an edit
+        that removes edges calls :meth:`forget_message_graph` (the counts may not change).
         """
-        counts = tuple(int(g.num_edges(e)) for e in g.canonical_etypes)
+        etypes = [e for e in g.canonical_etypes if e in self.layers[0].rel_index]
+        counts = (tuple(g.num_nodes(nt) for nt in g.ntypes), tuple(int(g.num_edges(e)) for e in etypes))
         cached = self.__dict__.get("_mg_cache")
         if cached is not None and cached[0] is g and cached[1] == counts:
             return cached[2]
-        keep = [e for e, n in zip(g.canonical_etypes, counts, strict=True) if n and e in self.layers[0].rel_index]
+        keep = [e for e, n in zip(etypes, counts[1], strict=True) if n]
         mg = g if len(keep) == len(g.canonical_etypes) else g.edge_type_subgraph(keep)
         self.__dict__["_mg_cache"] = (g, counts, mg)
         return mg
+
+    def forget_message_graph(self) -> None:
+        """Drop the cached message graph (after removing edges, which may leave the counts unchanged)."""
+        self.__dict__.pop("_mg_cache", None)
 
     def forward(
         self, g: dgl.DGLHeteroGraph, feats: dict[str, Tensor], *, all_layers: bool = False

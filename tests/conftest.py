@@ -119,3 +119,15 @@ def tiny_engine(tiny_model: Path):
     from retrieval.engine import Engine
 
     return Engine.load(tiny_model)
+
+
+# -- the metadata tagger (issue 4): trained in seconds, once per session ---------------------------
+@pytest.fixture(scope="session")
+def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a metadata tagger trained with ``TEST_CONFIG`` (low F1, but a real Flair model)."""
+    from retrieval.tagger import TEST_CONFIG
+    from retrieval.tagger_train import train_tagger
+
+    out = tmp_path_factory.mktemp("tiny-tagger")
+    train_tagger(out, TEST_CONFIG)
+    return out

@@ -11,7 +11,7 @@ import pytest
 
 from retrieval import schema
 from retrieval.cli import main
-from retrieval.engine import Engine
+from retrieval.engine import Engine, EngineConfig
 from retrieval.errors import InteractionError, InvalidQueryError, TailorError, UnknownItemError
 from retrieval.taxonomy import CATEGORY
 
@@ -194,16 +194,20 @@ def test_describe_and_explain(tiny_engine):
     assert tiny_engine.explain(None, "black dress", top[0].image_id).text
 
 
-def test_interactions_are_placeholders_until_issue_4(tiny_engine):
-    q = _query(tiny_engine)
-    with pytest.raises(InteractionError, match="not available yet"):
-        tiny_engine.dislike(q.source, "u1")
-    with pytest.raises(InteractionError, match="not available yet"):
-        tiny_engine.like(q.source, "in black", [q.target], "u1")
-    with pytest.raises(InteractionError, match="not available yet"):
-        tiny_engine.add_metadata(q.source, "that one is linen", "u1")
+def test_interactions_are_logged_then_change_the_next_answer(tiny_model, tmp_path):
+    engine = Engine.load(tiny_model, cfg=EngineConfig(log_url=f"sqlite:///{tmp_path / 'log.db'}"))
+    q = _query(engine)
+    first = engine.modify(q.source, q.text, k=5, user="u1")
+    receipt = engine.dislike(first[0].image_id, "u1")
+    assert (receipt.kind, receipt.scope, receipt.image_ids) == ("dislike", "user", (first[0].image_id,))
+    assert engine.interaction_log.get(receipt.interaction_id).payload == {"image_id": first[0].image_id}
+    assert first[0].image_id not in {r.image_id for r in engine.modify(q.source, q.text, k=5, user="u1")}
+    assert first[0].image_id == engine.modify(q.source, q.text, k=5, user="u2")[0].image_id
+    with pytest.raises(InteractionError, match="no product detail"):
+        engine.add_metadata(q.source, "that has", "u1")
     with pytest.raises(UnknownItemError):
-        tiny_engine.dislike("nope", "u1")
+        engine.dislike("nope", "u1")
+    assert len(engine.interaction_log) == 1  # the failed ones wrote nothing
 
 
 def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):

@@ -1,0 +1,302 @@
+"""Interactions without retraining (issue 4) on the real tiny model: real DGL graph, FAISS index, SQLite log.
+
+Each test loads its own engine (interactions edit it) with its own log; trust: "staff" only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval import schema, statements
+from retrieval.engine import Engine, EngineConfig
+from retrieval.errors import InteractionError, PermissionDeniedError, UnknownItemError
+from retrieval.interactions_log import InteractionLog, LogConfig
+from retrieval.statements import Found
+from retrieval.taxonomy import CATEGORY
+
+STAFF = "staff"
+HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
+
+
+def load(model: Path, tmp_path: Path, **cfg) -> Engine:
+    cfg = {"log_url": f"sqlite:///{tmp_path / 'interactions.db'}", "trusted": (STAFF,), "reembed_tol": 0.0, **cfg}
+    return Engine.load(model, cfg=EngineConfig(**cfg))
+
+
+def keys(engine: Engine, node: int, user: str | None = None) -> set[str]:
+    facts = engine._facts_for(user)
+    return {facts.attr_keys[a] for a in facts.attributes_of(node)}
+
+
+def image_with(engine: Engine, has: tuple[str, ...], lacks: tuple[str, ...] = (), avoid: str | None = None) -> int:
+    """The first image with every attribute of ``has``, none of ``lacks``, not of ``avoid``'s product."""
+    pids = engine.items.product_ids
+    skip = pids[engine.node(avoid)] if avoid else None
+    return next(i for i in range(len(pids))
+                if set(has) <= keys(engine, i) and not set(lacks) & keys(engine, i) and pids[i] != skip)
+
+
+def ranking(results) -> list[tuple[str, float]]:
+    return [(r.image_id, round(r.score, 5)) for r in results]
+
+
+def snapshot(engine: Engine) -> tuple:
+    g = engine.model.graph
+    return ({nt: g.num_nodes(nt) for nt in g.ntypes}, {e: g.num_edges(e) for e in g.canonical_etypes},
+            len(engine.index), len(engine.interaction_log), engine._emb.copy(), set(engine.users))
+
+
+def test_metadata_puts_the_image_in_the_top_tier_and_names_the_new_edge(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    x = image_with(engine, ("category:dress",), ("material:linen",))
+    xid = engine.items.image_ids[x]
+    before = engine.search("linen dress", k=40)
+    assert all(r.score < 2.5 for r in before if r.image_id == xid)  # not in the linen + dress tier
+    receipt = engine.add_metadata(xid, "that one is linen", STAFF)
+    assert (receipt.kind, receipt.scope, receipt.attributes, receipt.image_ids) == (
+        "metadata", "global", ("material:linen",), (xid,))
+    row = engine.interaction_log.get(receipt.interaction_id)
+    assert row.payload["attributes"] == ["material:linen"] and row.user == STAFF
+    linen = engine.model.ids.index(schema.ATTRIBUTE)["material:linen"]
+    assert bool(engine.model.graph.has_edges_between(x, linen, etype=HAS_USER_ATTR))
+    after = {r.image_id: r for r in engine.search("linen dress", k=40)}
+    assert xid in after and after[xid].score >= 2.5  # the top tier: linen and dress
+    exp = after[xid].explanation
+    assert "material:linen" in exp.matched
+    assert any(e.relation == schema.HAS_USER_ATTRIBUTE and e.dst.label == "material:linen" for e in exp.edges)
+    t = engine.last_interaction
+    assert t.kind == "metadata" and t.total_ms >= t.apply_ms > 0 and t.reembedded > 0
+
+
+def test_a_stated_exclusive_value_replaces_the_old_one(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    x, old, cat = next((i, k, c.partition(":")[2]) for i in range(len(engine.items.image_ids))
+                       for k in sorted(keys(engine, i)) for c in sorted(keys(engine, i))
+                       if k.startswith("color:") and k != "color:black" and c.startswith("category:"))
+    xid = engine.items.image_ids[x]
+    word = old.partition(":")[2]
+    receipt = engine.add_metadata(xid, f"that {cat} is black", STAFF)
+    assert receipt.attributes == ("color:black",) and f"black replaces {word}" in receipt.message
+    colors = {k for k in keys(engine, x) if k.startswith("color:")}
+    assert colors == {"color:black"} and f"category:{cat}" in keys(engine, x)  # the category is the subject
+    gone = engine.model.ids.index(schema.ATTRIBUTE)[old]
+    g = engine.model.graph
+    for rel in (schema.HAS_ATTRIBUTE, schema.HAS_USER_ATTRIBUTE):
+        etype = (schema.IMAGE, rel, schema.ATTRIBUTE)
+        assert not bool(g.has_edges_between(x, gone, etype=etype))
+        assert not bool(g.has_edges_between(gone, x, etype=schema.reverse(etype)))
+    assert xid not in {r.image_id for r in engine.search(f"{word} {cat}", k=60) if r.score >= 2.5}
+    assert xid in {r.image_id for r in engine.search(f"black {cat}", k=60) if r.score >= 2.5}
+    assert old not in engine.describe(xid).explanation.shared
+
+
+def test_like_lifts_the_liked_images_for_the_same_pick_and_words(tiny_model, tiny_engine, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    before = [r.image_id for r in engine.modify(q.source, q.text, k=40)]
+    liked = [before[12], before[25]]
+    receipt = engine.like(q.source, q.text, liked, "ann")
+    assert (receipt.kind, receipt.scope, receipt.image_ids) == ("like", "global", tuple(liked))
+    g, ids = engine.model.graph, engine.model.ids
+    a, b, cand = engine.node(liked[0]), engine.node(liked[1]), engine.node(q.source)
+    cap = ids.index(schema.CAPTION)[" ".join(q.text.split())]
+    assert bool(g.has_edges_between(a, b, etype=(schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)))
+    assert bool(g.has_edges_between([a, b], [cap, cap], etype=(schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)).all())
+    assert bool(g.has_edges_between([a, b], [cand, cand], etype=(schema.IMAGE, schema.LIKED_FROM,
+                                                                  schema.IMAGE)).all())
+    for user in ("ann", "bob", None):  # the paper's global form: everyone's next answer
+        after = [r.image_id for r in engine.modify(q.source, q.text, k=40, user=user)]
+        assert after.index(liked[0]) < 12 and after.index(liked[1]) < 25
+    assert [r.image_id for r in tiny_engine.modify(q.source, q.text, k=40)] == before  # the shared engine is untouched
+
+
+def test_per_user_likes_lift_only_that_shoppers_results(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path, like_scope="user")
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    before = [r.image_id for r in engine.modify(q.source, q.text, k=40)]
+    others = ranking(engine.modify(q.source, q.text, k=40, user="bob"))
+    graph = snapshot(engine)[:3]
+    liked = [before[12], before[25]]
+    receipt = engine.like(q.source, q.text, liked, "ann")
+    assert receipt.scope == "user"
+    mine = [r.image_id for r in engine.modify(q.source, q.text, k=40, user="ann")]
+    assert mine.index(liked[0]) < 12 and mine.index(liked[1]) < 25
+    assert ranking(engine.modify(q.source, q.text, k=40, user="bob")) == others
+    assert snapshot(engine)[:3] == graph  # nothing in the shared graph or index
+    assert engine.users["ann"].liked == [engine.node(i) for i in liked]
+
+
+def test_dislike_hides_for_that_shopper_only(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    first = engine.modify(q.source, q.text, k=10, user="ann")
+    gone = first[0]
+    receipt = engine.dislike(gone.image_id, "ann")
+    assert (receipt.kind, receipt.scope) == ("dislike", "user")
+    mine = engine.modify(q.source, q.text, k=10, user="ann")
+    assert gone.product_id not in {r.product_id for r in mine}
+    assert gone.product_id not in {r.product_id for r in engine.search(gone.caption, k=50, user="ann")}
+    theirs = engine.modify(q.source, q.text, k=10, user="bob")
+    assert ranking(theirs) == ranking(first)  # another shopper sees no change
+    # similar ones are lowered for ann: every shared result scores no higher for her
+    bob = {r.image_id: r.score for r in theirs}
+    assert all(r.score <= bob[r.image_id] + 1e-6 for r in mine if r.image_id in bob)
+    assert any(r.score < bob[r.image_id] - 1e-3 for r in mine if r.image_id in bob)
+
+
+def test_incremental_reembedding_equals_a_full_forward_pass(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    ids = engine.items.image_ids
+    red, old = next((i, k) for i in range(len(ids)) for k in sorted(keys(engine, i))
+                    if k.startswith("color:") and k != "color:black")
+    engine.add_metadata(ids[red], f"it is black, not {old.partition(':')[2]}", STAFF)  # an edge removed, one added
+    engine._reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
+    engine.add_metadata(ids[3], "it has a halter neckline", STAFF)  # a new attribute node
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    engine.like(q.source, q.text, [ids[7], ids[9]], "ann")  # new caption node and like edges
+    engine.like(None, "summer dress", [ids[11]], "bob")
+    incremental = [{nt: s.clone() for nt, s in layer.items()} for layer in engine.model.states]
+    emb = engine._emb.copy()
+    engine.model.refresh()
+    for inc, full in zip(incremental, engine.model.states, strict=True):
+        for nt in full:
+            np.testing.assert_allclose(inc[nt].numpy(), full[nt].numpy(), atol=1e-5)
+    np.testing.assert_allclose(emb, engine.model.image_embeddings(), atol=1e-5)
+    for node in (red, 3, 7, 9, 11):
+        np.testing.assert_allclose(engine.index.vector(node), emb[node], atol=1e-6)
+
+
+class _StubReader:
+    """Stands in for the tagger when a test needs a span the tiny tagger is too weak to find."""
+
+    def __init__(self, found: list[Found]) -> None:
+        self.found = found
+
+    def read(self, statement: str) -> list[Found]:
+        return list(self.found)
+
+
+def test_a_new_attribute_becomes_a_node_everyone_can_search(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    x = image_with(engine, ("category:dress",))
+    xid = engine.items.image_ids[x]
+    n_attr = engine.model.graph.num_nodes(schema.ATTRIBUTE)
+    engine._reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
+    receipt = engine.add_metadata(xid, "it has a halter neckline", STAFF)
+    assert receipt.new_attributes == ("neckline:halter",)
+    g, node = engine.model.graph, n_attr
+    assert g.num_nodes(schema.ATTRIBUTE) == n_attr + 1 and engine.model.ids.attributes[node] == "neckline:halter"
+    np.testing.assert_allclose(g.nodes[schema.ATTRIBUTE].data["feat"][node].numpy(), engine.text_feature("halter"),
+                               atol=1e-6)
+    concept = engine.model.ids.index(schema.CONCEPT)[schema.group_concept("neckline")]
+    assert bool(g.has_edges_between(node, concept, etype=(schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)))
+    top = engine.search("halter dress", k=5, user="someone-else")[0]
+    assert top.image_id == xid and "neckline:halter" in top.explanation.matched
+
+
+def test_untrusted_metadata_is_private_until_staff_accept_it(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    x = image_with(engine, ("category:dress",), ("material:linen",), avoid=q.source)
+    xid = engine.items.image_ids[x]
+    bob_search, bob_modify = ranking(engine.search("linen dress", k=30, user="bob")), ranking(
+        engine.modify(q.source, "make it linen", k=30, user="bob"))
+    graph = snapshot(engine)[:3]
+    receipt = engine.add_metadata(xid, "that one is linen", "eve")
+    assert receipt.scope == "pending" and [r.id for r in engine.interaction_log.pending()] == [receipt.interaction_id]
+    assert snapshot(engine)[:3] == graph  # the shared graph and index did not change
+    assert ranking(engine.search("linen dress", k=30, user="bob")) == bob_search
+    assert ranking(engine.modify(q.source, "make it linen", k=30, user="bob")) == bob_modify
+    eve = {r.image_id: r for r in engine.search("linen dress", k=30, user="eve")}
+    assert eve[xid].score >= 2.5 and "material:linen" in eve[xid].explanation.matched
+    pid = engine.items.product_ids[x]
+    eve_all = [r.product_id for r in engine.modify(q.source, "make it linen", k=1000, user="eve")]
+    bob_all = [r.product_id for r in engine.modify(q.source, "make it linen", k=1000, user="bob")]
+    assert eve_all.index(pid) < bob_all.index(pid) or bob_all.index(pid) == 0  # her modify re-ranking sees it
+    with pytest.raises(PermissionDeniedError):
+        engine.accept(receipt.interaction_id, "eve")
+    accepted = engine.accept(receipt.interaction_id, STAFF)
+    assert accepted.scope == "global"
+    assert xid in {r.image_id for r in engine.search("linen dress", k=30, user="bob") if r.score >= 2.5}
+    again = load(tiny_model, tmp_path)  # after a restart the accepted statement is global
+    assert xid in {r.image_id for r in again.search("linen dress", k=30, user="bob") if r.score >= 2.5}
+
+
+def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    ids = engine.items.image_ids
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    red = next(i for i in range(len(ids)) if any(k.startswith("color:") and k != "color:black"
+                                                  for k in keys(engine, i)))
+    engine.add_metadata(ids[red], "that one is black", STAFF)
+    engine.add_metadata(ids[5], "that one is linen", "eve")  # pending: eve's only
+    engine.like(q.source, q.text, [ids[7], ids[9]], "ann")
+    engine.dislike(ids[11], "ann")
+    restarted = Engine.load(tiny_model, cfg=engine.cfg,
+                            log=InteractionLog(LogConfig(engine.cfg.log_url, trusted_senders=(STAFF,))))
+    assert restarted._applied == {f"{r.id}@{r.scope}" for r in engine.interaction_log.list(include_undone=False)}
+    live = load(tiny_model, tmp_path / "none")  # no interactions at all
+    assert ranking(live.modify(q.source, q.text, k=20)) != ranking(engine.modify(q.source, q.text, k=20))
+    for user in (None, "ann", "eve", "bob"):
+        assert ranking(restarted.modify(q.source, q.text, k=20, user=user)) == ranking(
+            engine.modify(q.source, q.text, k=20, user=user))
+        for text in ("black dress", "linen dress", "striped shirt"):
+            assert ranking(restarted.search(text, k=20, user=user)) == ranking(engine.search(text, k=20, user=user))
+    assert restarted.replay() == 0 and restarted.sync() == 0  # idempotent
+    plain = next(i for i in range(20, len(ids)) if "pattern:striped" not in keys(engine, i))
+    undone = engine.add_metadata(ids[plain], "it is striped", STAFF)
+    assert "pattern:striped" in keys(engine, plain)
+    engine.interaction_log.undo(undone.interaction_id, STAFF)
+    third = load(tiny_model, tmp_path)  # an undo takes effect on the next load: the row is not replayed
+    assert "pattern:striped" not in keys(third, plain)
+    assert ranking(third.modify(q.source, q.text, k=20, user="ann")) == ranking(
+        restarted.modify(q.source, q.text, k=20, user="ann"))
+
+
+def test_malformed_interactions_raise_typed_errors_and_change_nothing(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    xid = engine.items.image_ids[0]
+    engine.add_metadata(xid, "that one is linen", STAFF)  # the log exists and has one row
+    before = snapshot(engine)
+    bad = [
+        (InteractionError, lambda: engine.add_metadata(xid, "that has", "ann")),
+        (InteractionError, lambda: engine.add_metadata(xid, "x " * 5120, "ann")),
+        (InteractionError, lambda: engine.add_metadata(xid, "   ", "ann")),
+        (InteractionError, lambda: engine.add_metadata(xid, "that one is linen", "")),
+        (UnknownItemError, lambda: engine.add_metadata("no/such/photo.jpeg", "that one is linen", "ann")),
+        (UnknownItemError, lambda: engine.like(xid, "in black", ["no/such/photo.jpeg"], "ann")),
+        (InteractionError, lambda: engine.like(xid, "in black", [], "ann")),
+        (InteractionError, lambda: engine.like(xid, "in black", [xid], "ann")),
+        (InteractionError, lambda: engine.like(xid, "in black " * 200, [engine.items.image_ids[1]], "ann")),
+        (UnknownItemError, lambda: engine.dislike("no/such/photo.jpeg", "ann")),
+    ]
+    for error, call in bad:
+        with pytest.raises(error, match="Fix:"):
+            call()
+    after = snapshot(engine)
+    assert after[:4] == before[:4] and after[5] == before[5]
+    np.testing.assert_array_equal(after[4], before[4])
+
+
+def test_the_tagger_reads_statements_and_its_absence_is_warned_once(tiny_model, tiny_tagger, tmp_path, caplog,
+                                                                     monkeypatch):
+    from retrieval.tagger import MetadataTagger
+
+    engine = load(tiny_model, tmp_path, tagger_dir=str(tiny_tagger))
+    assert isinstance(engine.reader.tagger, MetadataTagger)
+    x, cat = next((i, c.partition(":")[2]) for i in range(len(engine.items.image_ids)) for c in keys(engine, i)
+                  if c.startswith("category:") and "sleeve:long-sleeve" not in keys(engine, i))
+    receipt = engine.add_metadata(engine.items.image_ids[x], f"that {cat} has long sleeves", STAFF)
+    assert receipt.attributes == ("sleeve:long-sleeve",)  # the category names the subject, not a fact
+    monkeypatch.setattr(statements, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="retrieval.statements"):
+        plain = load(tiny_model, tmp_path / "plain")
+        assert plain.reader.tagger is None
+        statements.StatementReader(plain.taxonomy)
+    assert sum("No metadata tagger" in r.message for r in caplog.records) == 1
+    found = plain.reader.read("that dress is black, not red")
+    assert [f.key for f in found] == ["color:black"] and all(not f.key.startswith(CATEGORY) for f in found)
