@@ -223,7 +223,8 @@ class Engine(InteractionsMixin, RankingMixin):
             index_kind: "flat" or "hnsw" (default: the config's, HNSW above ``cfg.hnsw_above`` images).
             cfg: settings (default: ``MODEL/engine_config.json`` if present, else defaults).
             index_dir: a saved index (:meth:`save_index`) to load instead of building one.
-            log: the interaction log (default: ``cfg.log_url``, else ``MODEL/interactions.db``).
+            log: the interaction log (default: ``cfg.log_url``, else ``MODEL/interactions.db``, with
+                ``cfg.trusted``); a given log keeps its own ``LogConfig.trusted_senders``.
             replay: apply the log's interactions (undone ones skipped; pending ones for their authors).
         """
         from retrieval.artifacts import load_model

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,11 @@ class InteractionsMixin(EditMixin):
         t1 = time.perf_counter()
         journal = self.interaction_log
         scope = journal.effective_scope(kind, user, scope)
-        rid = journal.append(kind, user, payload, ilog.GLOBAL if scope == ilog.PENDING else scope)
+        try:
+            rid = journal.append(kind, user, payload, ilog.GLOBAL if scope == ilog.PENDING else scope)
+        except sqlite3.Error as err:
+            raise InteractionError(f"The interaction could not be saved ({err}); nothing was changed.",
+                                   fix=f"check that {journal.config.url} is writable and the disk has space") from err
         t2 = time.perf_counter()
         row = Interaction(rid, time.time(), kind, user, scope, payload)
         changed, message = self._apply_row(row)

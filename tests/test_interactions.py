@@ -300,3 +300,34 @@ def test_the_tagger_reads_statements_and_its_absence_is_warned_once(tiny_model, 
     assert sum("No metadata tagger" in r.message for r in caplog.records) == 1
     found = plain.reader.read("that dress is black, not red")
     assert [f.key for f in found] == ["color:black"] and all(not f.key.startswith(CATEGORY) for f in found)
+
+
+_WRITER = """
+import sys, time
+from retrieval.engine import Engine, EngineConfig
+engine = Engine.load(sys.argv[1], cfg=EngineConfig(log_url=sys.argv[2], trusted=("staff",)))
+receipt = engine.add_metadata(sys.argv[3], "that one is linen", "staff")
+print(receipt.interaction_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_acknowledged_interaction_survives_sigkill(tiny_model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    engine = load(tiny_model, tmp_path / "probe")
+    x = image_with(engine, (), ("material:linen",))
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tiny_model), url, engine.items.image_ids[x]],
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parent.parent)
+    try:
+        acked = int(proc.stdout.readline())  # the receipt: the row is committed
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    restarted = Engine.load(tiny_model, cfg=EngineConfig(log_url=url, trusted=(STAFF,)))
+    assert f"{acked}@global" in restarted._applied and "material:linen" in keys(restarted, x)
