@@ -264,10 +264,11 @@ def test_missing_model_is_reported_not_crashed(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.slow
 def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same actions on :class:`retrieval.engine.Engine` (a tiny trained model): the contract holds."""
-    from retrieval.engine import Engine
+    from retrieval.engine import Engine, EngineConfig
 
     monkeypatch.setenv("TAILOR_PUBLIC_URL", "http://shop.test")
-    engine = Engine.load(tiny_model)  # a fresh one: interactions may edit it
+    # a fresh engine (interactions edit it) whose log stays in memory, not in the shared model directory
+    engine = Engine.load(tiny_model, cfg=EngineConfig(log_url="sqlite:///:memory:"))
     engine_provider.set_engine(engine)
     try:
         chat = Chat("real-shopper")
@@ -281,9 +282,9 @@ def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.
         out = chat.turn(ActionExplain(), "why the second one?", "explain")
         assert responses(out) == ["utter_explanation"] and out[0]["explanation"]
         out = chat.turn(ActionAddMetadata(), "the first one is made of linen", "add_metadata")
-        assert responses(out)[0] in {"utter_metadata_recorded", "utter_metadata_pending", "utter_interaction_failed"}
+        assert responses(out)[0] == "utter_metadata_pending"  # a shopper, not staff: kept in their own scope
         out = chat.turn(ActionLike(), "I like the first and third", "like")
-        assert responses(out)[0] in {"utter_liked", "utter_interaction_failed"}
+        assert responses(out)[0] == "utter_liked"
         gone = chat.slots["results"][0]["image_id"]
         out = chat.turn(ActionDislike(), "not the first one", "dislike")
         assert responses(out)[0] == "utter_disliked" and gone not in [c["image_id"] for c in cards(out)]
