@@ -30,7 +30,8 @@ from retrieval.catalog import Catalog
 from retrieval.config import load_config, save_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
 from retrieval.graph import InfoGraph, MentionFinder
-from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, make_head, mean_into
+from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, make_head
+from retrieval.reembed import forward_with_pre, relation_weights
 from retrieval.taxonomy import Taxonomy
 from retrieval.train import CAPTION_VARIANT_DIR, Fitted, TrainConfig, caption_in_edges
 
@@ -46,10 +47,17 @@ LOG_FILE = "train_log.json"
 METRICS_FILE = "metrics.json"
 REV_MODIFIES = schema.reverse((schema.CAPTION, schema.MODIFIES, schema.IMAGE))
 REV_MENTIONS = schema.reverse((schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE))
+#: Default relative tolerance of :meth:`TrainedModel.reembed` for loaded models: a node whose state moves
+#: by less than this fraction of its norm keeps its old state and does not propagate (hub attribute nodes
+#: would otherwise spread every edit over the whole graph in 3 hops).
+#: 1e-2 measured on the demo (6,019 images): p99 23 ms per interaction (1e-3: 50 ms), largest image embedding
+#: error 0.003 against an exact re-embed, 99.8% of top-10 results unchanged.
+REEMBED_TOL = 1e-2
 
 
-def save_model(out_dir: str | Path, cfg: TrainConfig, setup, fitted: Fitted, *, prep_seconds: float = 0.0) -> dict:
-    """Write a model directory from a training run and return its metrics."""
+def save_model(out_dir: str | Path, cfg: TrainConfig, setup, fitted: Fitted, *, prep_seconds: float = 0.0,
+               extra: dict | None = None) -> dict:
+    """Write a model directory from a training run and return its metrics (``extra`` merged in)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / CONFIG_FILE)
@@ -74,15 +82,20 @@ def save_model(out_dir: str | Path, cfg: TrainConfig, setup, fitted: Fitted, *, 
         "best_epoch": fitted.best_epoch, "epochs_run": len(fitted.log), "train_seconds": round(fitted.seconds, 2),
         "prep_seconds": round(prep_seconds, 2), "train_queries": len(setup.train_q), "val_queries": len(setup.val_q),
         "test_queries": len(setup.test_q), "nodes": {nt: int(g.num_nodes(nt)) for nt in g.ntypes},
-        "edges": int(g.num_edges()),
+        "edges": int(g.num_edges()), **(extra or {}),
     }
     (out / LOG_FILE).write_text(json.dumps({"epochs": fitted.log, **metrics}, indent=1))
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     return metrics
 
 
-def load_model(model_dir: str | Path) -> TrainedModel:
-    """Load a model directory written by :func:`retrieval.train.train` (rebuilt from ``config.json``)."""
+def load_model(model_dir: str | Path, *, reembed_tol: float = REEMBED_TOL) -> TrainedModel:
+    """Load a model directory written by :func:`retrieval.train.train` (rebuilt from ``config.json``).
+
+    Args:
+        model_dir: the model directory.
+        reembed_tol: relative tolerance of :meth:`TrainedModel.reembed` after graph edits (0 = exact).
+    """
     d = Path(model_dir)
     for name in (CONFIG_FILE, WEIGHTS_FILE, CATALOG_FILE):
         if not (d / name).is_file():
@@ -98,20 +111,21 @@ def load_model(model_dir: str | Path) -> TrainedModel:
     rgcn.load_state_dict(weights["rgcn"])
     head.load_state_dict(weights["head"])
     norm.load_state_dict(weights["norm"])
-    return TrainedModel(d, cfg, info, rgcn, head, norm)
+    return TrainedModel(d, cfg, info, rgcn, head, norm, reembed_tol=reembed_tol)
 
 
 class TrainedModel:
     """A loaded model with cached per-layer node states: the engine's inference API."""
 
     def __init__(self, model_dir: Path, cfg: TrainConfig, info: InfoGraph, rgcn: RGCN, head: ComposeAEHead,
-                 norm: ScaledNorm) -> None:
+                 norm: ScaledNorm, *, reembed_tol: float = 0.0) -> None:
         self.model_dir = Path(model_dir)
         self.cfg = cfg
         self.info = info
         self.rgcn = rgcn.eval()
         self.head = head.eval()
         self.norm = norm.eval()
+        self.reembed_tol = float(reembed_tol)
         self.states: list[dict[str, torch.Tensor]] = []
         self.refresh()
 
@@ -198,14 +212,16 @@ class TrainedModel:
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
     def refresh(self) -> None:
-        """Full forward pass; cache every node's per-layer states and the sink fast path."""
+        """Full forward pass; cache every node's per-layer states (and pre-activations) and the sink fast path."""
         g = self.info.graph
         feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
-        self.states = self.rgcn(g, feats, all_layers=True)
+        self.states, self._pres = forward_with_pre(self.rgcn, g, feats)
         self._prepare_fast_path()
         self._image_emb = F.normalize(self.states[-1][schema.IMAGE], dim=-1).numpy()
 
+    @torch.no_grad()
     def _prepare_fast_path(self) -> None:
+        """Weights of the sink fast path and of :meth:`reembed` (once per refresh), then the state views."""
         proj = self.rgcn.proj[schema.CAPTION]
         mean = getattr(self.rgcn, f"mean_{schema.CAPTION}").numpy()
         std = getattr(self.rgcn, f"std_{schema.CAPTION}").numpy()
@@ -213,11 +229,15 @@ class TrainedModel:
         w = weight.T / std[:, None]  # standardisation folded into the projection
         self._proj = (w.astype(np.float32), proj.bias.detach().numpy() - (mean / std) @ weight.T)
         self._layers = []
+        self._rel_weights = relation_weights(self.rgcn)
         for lay in self.rgcn.layers:
             w = {e: lay.basis(lay.rel_index[e]).detach().numpy()
                  for e in (REV_MODIFIES, REV_MENTIONS) if e in lay.rel_index}
             self._layers.append((lay.loop.weight.detach().numpy().T.copy(), lay.loop.bias.detach().numpy().copy(), w,
                                  lay.activation, lay.residual))
+        self._state_views()
+
+    def _state_views(self) -> None:
         self._np_states = [{nt: s[nt].numpy() for nt in (schema.IMAGE, schema.ATTRIBUTE)} for s in self.states]
 
     def image_embeddings(self) -> np.ndarray:
@@ -264,47 +284,36 @@ class TrainedModel:
         return F.normalize(q, dim=-1).numpy()
 
     @torch.no_grad()
-    def reembed(self, touched: dict[str, Iterable[int]]) -> dict[str, list[int]]:
-        """Recompute the states of the k-hop neighbourhood (k = layers) of touched nodes.
+    def reembed(self, touched: dict[str, Iterable[int]], *, tol: float | None = None) -> dict[str, list[int]]:
+        """Update the cached states after edits of :attr:`graph` (:mod:`retrieval.reembed`).
 
-        Call after editing :attr:`graph` (new nodes need ``feat``; pass the endpoints of new / removed
-        edges and the new nodes). The result equals a full re-embed of the edited graph.
+        Call after editing the graph (new nodes need ``feat``; pass the endpoints of new / removed
+        edges and the new nodes). Only the touched nodes are re-aggregated; changes flow on to at most
+        k hops (k = layers) through cached pre-activations. With ``tol`` 0 the result equals a full
+        re-embed of the edited graph; with ``tol`` > 0 a node whose state moves by at most ``tol`` times
+        its norm keeps it and sends nothing on (an edit stays local instead of reaching the whole graph
+        through hub attribute nodes); the pending change is kept and sent once it grows past ``tol``.
+
+        Args:
+            touched: per node type, the nodes whose edges changed.
+            tol: relative tolerance (default :attr:`reembed_tol`).
 
         Returns:
-            Per node type, the node ids whose states were recomputed (image ids need re-indexing).
+            Per node type, the nodes whose states changed; for images, those whose embedding changed
+            (to re-index).
         """
-        g = self.info.graph
-        mg = self.rgcn.message_graph(g)
-        changed = {nt: set() for nt in g.ntypes}
-        for nt, nodes in touched.items():
-            changed[nt].update(int(n) for n in nodes)
-        for nt in g.ntypes:  # grow the caches for new nodes
-            old, now = self.states[0][nt].shape[0], g.num_nodes(nt)
-            if now > old:
-                new0 = self.rgcn.project(nt, g.nodes[nt].data["feat"][old:now])
-                self.states[0][nt] = torch.cat([self.states[0][nt], new0])
-                for s in self.states[1:]:
-                    s[nt] = torch.cat([s[nt], torch.zeros(now - old, s[nt].shape[1])])
-                changed[nt].update(range(old, now))
-        for layer in range(self.rgcn.num_layers):
-            grown = {nt: set(v) for nt, v in changed.items()}
-            for etype in mg.canonical_etypes:
-                if changed[etype[0]]:
-                    src = torch.tensor(sorted(changed[etype[0]]), dtype=mg.idtype)
-                    grown[etype[2]].update(mg.out_edges(src, etype=etype)[1].tolist())
-            changed = grown
-            for nt, nodes in changed.items():
-                if not nodes:
-                    continue
-                ids = torch.tensor(sorted(nodes), dtype=torch.int64)
-                pos = torch.full((g.num_nodes(nt),), -1, dtype=torch.int64)
-                pos[ids] = torch.arange(len(ids))
-                agg = {}
-                for etype in mg.canonical_etypes:
-                    if etype[2] == nt and mg.num_edges(etype):
-                        src, dst = mg.in_edges(ids.to(mg.idtype), etype=etype)
-                        agg[etype] = mean_into(self.states[layer][etype[0]][src.long()], pos[dst.long()], len(ids))
-                self.states[layer + 1][nt][ids] = self.rgcn.node_update(layer, self.states[layer][nt][ids], agg)
-        self._prepare_fast_path()
-        self._image_emb = F.normalize(self.states[-1][schema.IMAGE], dim=-1).numpy()
+        from retrieval.reembed import reembed
+
+        tol = self.reembed_tol if tol is None else float(tol)
+        n_images = self._image_emb.shape[0]
+        changed, final = reembed(self.rgcn, self.info.graph, self.states, self._pres, self._rel_weights, touched, tol)
+        self._state_views()
+        img = self.states[-1][schema.IMAGE]
+        final |= set(range(n_images, img.shape[0]))
+        if img.shape[0] != n_images:
+            self._image_emb = F.normalize(img, dim=-1).numpy()
+        elif final:
+            ids = torch.tensor(sorted(final), dtype=torch.int64)
+            self._image_emb[ids.numpy()] = F.normalize(img[ids], dim=-1).numpy()
+        changed[schema.IMAGE] = final
         return {nt: sorted(v) for nt, v in changed.items() if v}

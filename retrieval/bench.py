@@ -17,8 +17,11 @@ do the same work); queries use real candidates and real modification texts. At e
   engine's own index), HNSW's ``recall@10`` against exact;
 * ``text_encode_*``: the text encoder alone.
 
-Everything runs with one torch / FAISS thread. Issue 4 adds measures through :data:`EXTRA_MEASURES`
-(``interaction_p50_ms``, ``interaction_p99_ms``, ``full_reembed_ms`` at the demo size).
+* ``interaction_p50_ms`` / ``interaction_p99_ms`` (demo size): one interaction incorporated (graph edit,
+  k-hop re-embedding, index update) on a fresh engine copy, and ``full_reembed_ms``, a full forward of
+  the same graph (:mod:`retrieval.bench_interactions`).
+
+Everything runs with one torch / FAISS thread. Measures are added through :data:`EXTRA_MEASURES`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from retrieval.bench_interactions import measure_interactions
 from retrieval.engine import Engine, Items
 from retrieval.errors import ConfigError
 from retrieval.explain import Csr, GraphFacts, plural
@@ -48,7 +52,7 @@ SYNTHETIC_NOTE = ("sizes other than 'demo' are synthetic: the demo's image embed
                   "each copy keeping its source's attribute nodes; the figures are latencies, not retrieval quality")
 
 #: Extra measures run on the demo-size engine: ``f(engine, cfg) -> {key: value}`` merged into ``sizes["demo"]``.
-EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = []
+EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [measure_interactions]
 
 
 @dataclass(frozen=True)
@@ -311,6 +315,12 @@ def markdown_table(report: dict) -> str:
         cells += [f"{e.get('modify_cached_text_p99_ms', nan):.2f}", f"{h.get('modify_cached_text_p99_ms', nan):.2f}",
                   f"{h.get(recall_key, nan):.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    demo = report["sizes"].get("demo", {})
+    if "interaction_p50_ms" in demo:
+        lines.append(f"\nOne interaction incorporated (demo): p50 {demo['interaction_p50_ms']:.2f} ms, p99 "
+                     f"{demo['interaction_p99_ms']:.2f} ms; full re-embed {demo['full_reembed_ms']:.2f} ms "
+                     f"({demo['interaction_speedup']:.1f}x the p50; largest embedding error "
+                     f"{demo['interaction_max_error']:.2g}).")
     lines.append(f"\n(*) cached text. Peak memory {report['peak_memory_mb']} MB; load average "
                  f"{report['machine']['load_avg_1m']} on {report['machine']['cpus']} CPUs; {report['note']}.")
     return "\n".join(lines)

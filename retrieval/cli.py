@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "retrieval.cli_catalog",
     "retrieval.cli_engine",
     "retrieval.cli_interactions",
+    "retrieval.cli_simulate",
     "retrieval.cli_dialogue",
 )
 

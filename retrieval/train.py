@@ -74,6 +74,11 @@ class TrainConfig:
         residual: the ComposeAE composition adds the candidate embedding back (query starts at the candidate).
         caption_graph: also train the ``graph-caption`` variant (A.5) into ``out_dir/graph-caption``
             (``evaluate`` trains it when missing).
+        interaction_warmup: A.3: train on the graph plus simulated interactions of other kinds than the
+            evaluated ones (:func:`retrieval.sim_edits.warmup_graph`), so the reserved interaction relations
+            get learned weights and later interactions need no training. The saved graph has no warm-up edges.
+        warmup_attributes: attributes (the most frequent after the top 15) stated for training images.
+        warmup_likes: simulated "I like that" interactions on training queries (10 liked images each).
         features: the image / text encoders.
         attributes: the attribute predictor's training settings (its threshold is ``threshold``).
     """
@@ -106,6 +111,9 @@ class TrainConfig:
     head: str = "tirg"
     residual: bool = True
     caption_graph: bool = False
+    interaction_warmup: bool = True
+    warmup_attributes: int = 10
+    warmup_likes: int = 200
     features: FeatureConfig = field(default_factory=FeatureConfig)
     attributes: AttributeConfig = field(default_factory=AttributeConfig)
 
@@ -304,6 +312,23 @@ def validate(rgcn: RGCN, head: ComposeAEHead, g, feats, val: QuerySet, pool: tor
     return 100.0 * hits[k] / len(val)
 
 
+def fit_setup(setup, cfg: TrainConfig, *, progress: bool = True, desc: str = "train") -> tuple[Fitted, dict]:
+    """:func:`fit` on a prepared setup's graph, plus A.3's interaction warm-up when configured.
+
+    Returns:
+        The fitted model and ``{"warmup": summary}`` (empty without warm-up) for ``metrics.json``.
+    """
+    g, extra = setup.info.graph, {}
+    if cfg.interaction_warmup:
+        from retrieval.sim_edits import warmup_graph
+
+        g, extra["warmup"] = warmup_graph(setup, cfg)
+    feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
+    fitted = fit(g, feats, setup.train_caption_nodes, setup.train_set, setup.val_set, setup.val_pool, cfg,
+                 progress=progress, desc=desc)
+    return fitted, extra
+
+
 def with_source(cfg: TrainConfig, source: str) -> TrainConfig:
     """``cfg`` for another attribute source (the graph-caption variant trains no second variant)."""
     return dataclasses.replace(cfg, attribute_source=source, caption_graph=False)
@@ -334,17 +359,16 @@ def train(catalog_dir: str | Path, out_dir: str | Path, cfg: TrainConfig | None 
     t0 = time.perf_counter()
     setup = build_setup(catalog_dir, cfg, cache_dir=cache_dir, progress=progress)
     prep_seconds = time.perf_counter() - t0
-    fitted = fit(setup.info.graph, setup.node_features(), setup.train_caption_nodes, setup.train_set,
-                 setup.val_set, setup.val_pool, cfg, progress=progress, desc=f"train graph-{cfg.attribute_source}")
-    metrics = save_model(out_dir, cfg, setup, fitted, prep_seconds=prep_seconds)
+    fitted, warm = fit_setup(setup, cfg, progress=progress, desc=f"train graph-{cfg.attribute_source}")
+    metrics = save_model(out_dir, cfg, setup, fitted, prep_seconds=prep_seconds, extra=warm)
     if cfg.caption_graph and cfg.attribute_source != "caption":
         sub = with_source(cfg, "caption")
         t1 = time.perf_counter()
         csetup = build_setup(catalog_dir, sub, cache_dir=cache_dir, progress=progress, base=setup)
-        cfit = fit(csetup.info.graph, csetup.node_features(), csetup.train_caption_nodes, csetup.train_set,
-                   csetup.val_set, csetup.val_pool, sub, progress=progress, desc="train graph-caption")
+        cfit, cwarm = fit_setup(csetup, sub, progress=progress, desc="train graph-caption")
         metrics[CAPTION_VARIANT_DIR] = save_model(out_dir / CAPTION_VARIANT_DIR, sub, csetup, cfit,
-                                                  prep_seconds=max(0.0, time.perf_counter() - t1 - cfit.seconds))
+                                                  prep_seconds=max(0.0, time.perf_counter() - t1 - cfit.seconds),
+                                                  extra=cwarm)
     metrics["total_seconds"] = round(time.perf_counter() - t0, 2)
     log.info("trained in %.1f s: %s", metrics["total_seconds"], metrics)
     return metrics

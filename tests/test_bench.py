@@ -29,6 +29,13 @@ def test_bench_writes_the_contract_keys(tiny_model, tiny_engine, tmp_path):
         assert row["exact"]["build_s"] is None and row["hnsw"]["build_s"] >= 0  # the engine's own index is reused
     assert data["sizes"]["demo"]["synthetic"] is False and data["sizes"][str(n)]["synthetic"] is True
     assert data["sizes"][str(n)]["images"] == n and data["sizes"]["demo"]["text_encode_p99_ms"] > 0
+    demo = data["sizes"]["demo"]
+    for key in ("interaction_p50_ms", "interaction_p99_ms", "full_reembed_ms"):
+        assert demo[key] > 0, key
+        assert key not in data["sizes"][str(n)]  # measured at the demo size only
+    assert demo["interaction_p50_ms"] <= demo["interaction_p99_ms"]
+    assert demo["interaction_p50_ms"] < demo["full_reembed_ms"]  # incremental beats a full re-embed
+    assert 0 <= demo["interaction_max_error"] < 0.05 and "interaction" in markdown_table(report)
     assert data["peak_memory_mb"] > 0 and "synthetic" in data["note"]
     assert png.is_file() and png.stat().st_size > 1000
     table = markdown_table(report)

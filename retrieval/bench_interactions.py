@@ -1,0 +1,96 @@
+"""Interaction latency for ``tailor bench`` (issue 4): one interaction incorporated vs a full re-embed.
+
+On a FRESH copy of the demo-size engine (the bench's own engine is not edited, so its other figures
+are unaffected), single interactions are timed through :meth:`Engine._apply_edit`: graph edit, k-hop
+re-embedding of the cached states (:mod:`retrieval.reembed`, the engine's tolerance) and index update,
+no training. They alternate between the two kinds of paper 2.2 on real test queries:
+
+* "I like that": the query's target and its 2 nearest images are liked (``liked_with`` pairs,
+  ``liked_for`` a new caption node of the query's words, ``liked_from`` the candidate);
+* "more metadata": an image gets one of its true attributes as a ``has_user_attribute`` edge.
+
+Text features are computed before timing (the words were encoded when the query ran). Then
+``full_reembed_ms`` times a full forward (:meth:`TrainedModel.refresh`) of the same edited graph, and
+``interaction_max_error`` is the largest difference between the incrementally kept image embeddings
+and the exact ones that refresh computes (unit vectors; 0 with an exact tolerance).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from retrieval import schema
+from retrieval.sim_edits import HAS_USER_ATTR, LIKED_FOR, LIKED_FROM, LIKED_WITH, true_attributes
+
+log = logging.getLogger(__name__)
+
+LIKED = 3  # images liked per timed "I like that"
+FULL_REPEATS = 5
+
+
+def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
+    """``n`` edits (kwargs of ``_apply_edit``), built lazily so new caption ids are the next free ones."""
+    tm = engine.model
+    cat = tm.catalog
+    node = tm.ids.index(schema.IMAGE)
+    attr_index = tm.ids.index(schema.ATTRIBUTE)
+    rng = np.random.default_rng(seed)
+    qs = [q for q in cat.queries if q.split == "test" and q.source in node and q.target in node] or \
+         [q for q in cat.queries if q.source in node and q.target in node]
+    truth = true_attributes(cat)
+    out: list[Callable[[], dict]] = []
+    for i in range(n):
+        if i % 2 == 0 and qs:
+            q = qs[int(rng.integers(len(qs)))]
+            cand, target = node[q.source], node[q.target]
+            _, near = engine.index.search(engine._emb[target][None], LIKED + 2, exclude={cand})
+            liked = list(dict.fromkeys([target, *(int(x) for x in near[0] if x >= 0)]))[:LIKED]
+            feat = engine.text_feature(q.text)
+
+            def like(q=q, cand=cand, liked=liked, feat=feat) -> dict:
+                cap = tm.graph.num_nodes(schema.CAPTION)
+                pairs = [(a, b) for j, a in enumerate(liked) for b in liked[j + 1:]]
+                return {"nodes": {schema.CAPTION: [(q.text, feat)]},
+                        "edges": {LIKED_WITH: pairs, LIKED_FOR: [(a, cap) for a in liked],
+                                  LIKED_FROM: [(a, cand) for a in liked if a != cand]}}
+            out.append(like)
+        else:
+            image = int(rng.integers(len(tm.ids.images)))
+            keys = [k for k in truth[image] if k in attr_index] or list(attr_index)
+            attr = attr_index[keys[int(rng.integers(len(keys)))]]
+            out.append(lambda image=image, attr=attr: {"edges": {HAS_USER_ATTR: [(image, attr)]}})
+    return out
+
+
+def measure_interactions(engine, cfg) -> dict:
+    """``interaction_p50_ms`` / ``_p99_ms``, ``full_reembed_ms`` and the approximation error (see module doc)."""
+    from retrieval.bench import percentiles
+    from retrieval.engine import Engine
+
+    fresh = Engine.load(engine.model.model_dir)
+    edits = _interactions(fresh, cfg.queries + cfg.warmup, cfg.seed + 1)
+    ms = []
+    for i, edit in enumerate(tqdm(edits, desc="interactions", unit="edit", leave=False, disable=len(edits) < 50)):
+        kwargs = edit()
+        t0 = time.perf_counter()
+        fresh._apply_edit(**kwargs)
+        if i >= cfg.warmup:
+            ms.append((time.perf_counter() - t0) * 1000.0)
+    out = percentiles(ms, "interaction")
+    kept = fresh.model.image_embeddings().copy()
+    full = []
+    for _ in range(FULL_REPEATS):
+        t0 = time.perf_counter()
+        fresh.model.refresh()
+        full.append((time.perf_counter() - t0) * 1000.0)
+    out["full_reembed_ms"] = round(float(np.median(full)), 3)
+    out["interaction_speedup"] = round(out["full_reembed_ms"] / max(out["interaction_p50_ms"], 1e-9), 1)
+    out["interaction_max_error"] = round(float(np.abs(kept - fresh.model.image_embeddings()).max()), 6)
+    out["interaction_reembed_tol"] = fresh.model.reembed_tol
+    log.info("interactions: %s", out)
+    return out
