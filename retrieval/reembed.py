@@ -84,6 +84,8 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: list[dict], to
             states[0][nt][old:now] = rgcn.project(nt, g.nodes[nt].data["feat"][old:now])
             struct[nt].update(range(old, now))
     changed = {nt: set(v) for nt, v in struct.items()}
+    full = {nt: torch.tensor(sorted(v), dtype=torch.int64) for nt, v in struct.items()}
+    full_in = {nt: _in_edges(g, etypes, nt, ids) for nt, ids in full.items()}  # the same at every layer
     deltas: dict[str, tuple[Tensor, Tensor]] = {}  # nt -> (sorted node ids, change of their stored state)
     for layer in range(rgcn.num_layers):
         lay, w = rgcn.layers[layer], weights[layer]
@@ -100,12 +102,11 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: list[dict], to
                     parts[etype[2]].append((dst.long(), msg[torch.searchsorted(ids, src.long())] / deg[:, None]))
         deltas = {}
         for nt in g.ntypes:
-            full = torch.tensor(sorted(struct[nt]), dtype=torch.int64)
-            inc_ids, inc_pre = _incremental(pres[layer + 1][nt], parts[nt], full)
-            ids = torch.cat([full, inc_ids])
+            inc_ids, inc_pre = _incremental(pres[layer + 1][nt], parts[nt], full[nt])
+            ids = torch.cat([full[nt], inc_ids])
             if not len(ids):
                 continue
-            pre = torch.cat([_full_pre(rgcn, g, etypes, states, w, layer, nt, full), inc_pre])
+            pre = torch.cat([_full_pre(rgcn, full_in[nt], states, w, layer, nt, full[nt]), inc_pre])
             order = torch.argsort(ids)
             ids, pre = ids[order], pre[order]
             new = lay.finish(pre, states[layer][nt][ids])
@@ -153,17 +154,24 @@ def _incremental(pre: Tensor, parts: list[tuple[Tensor, Tensor]], full: Tensor) 
     return ids, acc
 
 
-def _full_pre(rgcn: RGCN, g, etypes, states: States, w: dict, layer: int, nt: str, ids: Tensor) -> Tensor:
-    """Pre-activations of ``ids`` (type ``nt``) at layer ``layer + 1`` from all their in-edges."""
-    x = states[layer][nt][ids]
-    pre = rgcn.layers[layer].loop(x)
+def _in_edges(g, etypes, nt: str, ids: Tensor) -> list[tuple[schema.CanonicalEtype, Tensor, Tensor]]:
+    """Per relation into ``nt``, the in-edges of ``ids``: (relation, source ids, destination positions)."""
+    out = []
     if not len(ids):
-        return pre
+        return out
     pos = torch.full((g.num_nodes(nt),), -1, dtype=torch.int64)
     pos[ids] = torch.arange(len(ids))
     for etype in etypes:
         if etype[2] == nt:
             src, dst = g.in_edges(ids.to(g.idtype), etype=etype)
             if len(src):
-                pre = pre + mean_into(states[layer][etype[0]][src.long()], pos[dst.long()], len(ids)) @ w[etype]
+                out.append((etype, src.long(), pos[dst.long()]))
+    return out
+
+
+def _full_pre(rgcn: RGCN, edges: list, states: States, w: dict, layer: int, nt: str, ids: Tensor) -> Tensor:
+    """Pre-activations of ``ids`` (type ``nt``) at layer ``layer + 1`` from all their in-edges (:func:`_in_edges`)."""
+    pre = rgcn.layers[layer].loop(states[layer][nt][ids])
+    for etype, src, pos in edges:
+        pre = pre + mean_into(states[layer][etype[0]][src], pos, len(ids)) @ w[etype]
     return pre
