@@ -44,6 +44,7 @@ from retrieval.engine import Engine, Items
 from retrieval.errors import ConfigError
 from retrieval.explain import Csr, GraphFacts, plural
 from retrieval.index import IndexConfig, VectorIndex
+from retrieval.plots import new_figure, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -328,16 +329,11 @@ def markdown_table(report: dict) -> str:
 
 def plot_latency(report: dict, path: str | Path) -> Path:
     """Grouped bars of p50 / p99 per size and measurement (log scale), as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     series = [("modify", "modify"), ("modify_cached_text", "modify, cached text"), ("search", "search"),
               ("numpy_modify", "numpy modify, cached text"), ("exact", "exact modify, cached text"),
               ("hnsw", "HNSW modify, cached text")]
     names = list(report["sizes"])
-    fig, ax = plt.subplots(figsize=(10.5, 4.8))
+    fig, ax = new_figure((10.5, 4.8))
     width = 0.8 / len(series)
     for j, (key, label) in enumerate(series):
         p50, p99 = [], []
@@ -357,9 +353,4 @@ def plot_latency(report: dict, path: str | Path) -> Path:
     ax.set_ylabel("latency (ms): p50 solid, p99 light")
     ax.set_title("tailor engine latency (1 thread)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

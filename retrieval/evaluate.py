@@ -31,6 +31,7 @@ from retrieval.baselines import (
 from retrieval.catalog import TEST
 from retrieval.errors import ConfigError, DatasetError
 from retrieval.features.base import torch_threads
+from retrieval.plots import new_figure, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -255,13 +256,8 @@ def markdown_table(report: dict) -> str:
 
 def plot_recalls(ranks: dict[str, np.ndarray], path: str | Path, *, title: str = "", max_k: int = 100) -> Path:
     """Write a recall@k (k = 1..max_k) plot of every method as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ks = np.arange(1, max_k + 1)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_figure((7, 4.5))
     for m, r in ranks.items():
         ax.plot(ks, [100.0 * float((r < k).mean()) if len(r) else 0.0 for k in ks], label=m,
                 linewidth=2.2 if m.startswith("graph") else 1.2)
@@ -271,9 +267,4 @@ def plot_recalls(ranks: dict[str, np.ndarray], path: str | Path, *, title: str =
     ax.set_title(title or "recall@k")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -49,6 +49,7 @@ from retrieval.errors import ConfigError, DatasetError
 from retrieval.evaluate import MATCHES, Scorer, _queries, _ranks, graph_scorer, hit_images, recalls
 from retrieval.features.base import torch_threads
 from retrieval.graph import PhraseMatcher, attribute_name, caption_attribute_keys
+from retrieval.plots import new_figure, save_figure
 from retrieval.sim_edits import (
     HAS_USER_ATTR,
     LIKE_RELATIONS,
@@ -345,15 +346,10 @@ def markdown_table(report: dict) -> str:
 
 def plot_rows(report: dict, path: str | Path) -> Path:
     """Grouped recall bars (R@k per row) as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = report["rows"]
     ks = [c for c in next(iter(rows.values())) if c.startswith("R@")]
     names = list(rows)
-    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 3, 4.2))
+    fig, ax = new_figure((1.6 * len(names) + 3, 4.2))
     width = 0.8 / len(ks)
     for j, k in enumerate(ks):
         x = np.arange(len(names)) + j * width
@@ -366,9 +362,4 @@ def plot_rows(report: dict, path: str | Path) -> Path:
     ax.set_title(f"tailor simulate {report['protocol']} ({report['queries']} test queries)")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
