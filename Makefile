@@ -1,5 +1,5 @@
 # tailor: `make demo` builds and starts the assistant; `make test` runs every test tier.
-# Every step is idempotent: a stamp file re-runs a step only when its inputs changed.
+# Every step is idempotent: a stamp (or the artifact itself) re-runs a step only when its inputs changed.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,22 +9,45 @@ VENV := .venv
 RASA_VENV := .venv-rasa
 PY := $(VENV)/bin/python
 TAILOR := $(VENV)/bin/tailor
+RASA := $(RASA_VENV)/bin/rasa
 BUILD := build/demo
 DEMO_SIZE ?= 3000
 DEMO_SEED ?= 0
+# Engine training: ENGINE_CONFIG=FILE passes a TrainConfig JSON; TRAIN_THREADS=0 lets torch choose.
+ENGINE_CONFIG ?=
+TRAIN_THREADS ?= 0
+TAGGER_SEED ?= 0
+ENGINE_DIR := $(BUILD)/engine
+TAGGER_DIR := $(BUILD)/tagger
+CATALOG_DIR := $(BUILD)/catalog
+RASA_MODEL := models/tailor.tar.gz
+WIDGET := bot/web/static/webchat.js
+# Real FashionIQ captions (optional): when present, the caption examples of the NLU are regenerated too.
+CAPTIONS ?= ../shared/datasets/fashioniq/captions
 export RASA_TELEMETRY_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup demo test lint pytest clean
+# What each artifact is built from (a change to anything else never re-trains it).
+ENGINE_SRC := $(filter-out retrieval/errors.py,$(wildcard \
+	retrieval/train.py retrieval/model.py retrieval/graph.py retrieval/prepare.py retrieval/schema.py \
+	retrieval/taxonomy.py retrieval/artifacts.py retrieval/attributes.py retrieval/catalog.py retrieval/config.py \
+	retrieval/features/*.py retrieval/datasets/*.py))
+TAGGER_SRC := retrieval/tagger.py retrieval/tagger_data.py retrieval/tagger_train.py retrieval/taxonomy.py
+VOCAB_SRC := retrieval/vocabulary.py retrieval/cli_dialogue.py retrieval/taxonomy.py
+RASA_INPUTS := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
+
+.PHONY: help setup widget vocab engine tagger rasa-model build demo shell test lint rasa-validate rasa-test pytest clean
 
 help:
-	@echo "make demo   set up, build the demo catalog and models, start the assistant"
-	@echo "make test   set up, then ruff + the whole test suite"
+	@echo "make demo    set up, build the demo catalog and models, start the assistant (Ctrl-C stops it)"
+	@echo "make shell   the same models, but chat in this terminal (rasa shell)"
+	@echo "make test    set up, then ruff + rasa data validate + rasa test (stories) + pytest"
+	@echo "make build   only build: catalog, engine, tagger, Rasa model"
 
 # --- environments ---------------------------------------------------------------------------
-setup: $(VENV)/.stamp $(RASA_VENV)/.stamp .stamps/system
+setup: $(VENV)/.stamp $(RASA_VENV)/.stamp .stamps/system $(WIDGET)
 
 $(VENV)/.stamp: requirements/engine.lock requirements/actions-nodeps.txt pyproject.toml scripts/dgl_graphbolt_stub.py
 	@test -x $(PY) || $(PY311) -m venv $(VENV)
@@ -46,23 +69,71 @@ $(RASA_VENV)/.stamp: requirements/rasa.lock
 	bash scripts/system_packages.sh
 	@mkdir -p .stamps && touch $@
 
-# --- demo -----------------------------------------------------------------------------------
-$(BUILD)/catalog/.stamp: $(VENV)/.stamp data/taxonomy.yml $(wildcard retrieval/demo/*.py)
-	rm -rf $(BUILD)/catalog
-	$(TAILOR) catalog demo --out $(BUILD)/catalog --size $(DEMO_SIZE) --seed $(DEMO_SEED)
+# The chat widget (rasa-webchat@1.0.1 from npm, sha512-checked; gitignored).
+widget: $(WIDGET)
+$(WIDGET): bot/web/install_widget.sh
+	sh bot/web/install_widget.sh
 	@touch $@
 
-demo: setup $(BUILD)/catalog/.stamp
-	$(TAILOR) catalog check $(BUILD)/catalog --format demo
+# --- dialogue vocabulary (generated, checked in: CI has no FashionIQ captions) ---------------
+vocab: data/nlu/vocabulary.yml
+data/nlu/vocabulary.yml: data/taxonomy.yml $(VOCAB_SRC) | $(VENV)/.stamp
+	$(TAILOR) vocab --taxonomy data/taxonomy.yml --out $@ \
+	  $(if $(wildcard $(CAPTIONS)/cap.*.train.json),--captions $(CAPTIONS) --captions-out data/nlu/fashioniq_modify.yml)
+	@touch $@
+
+# --- demo: catalog -> engine, tagger; Rasa model --------------------------------------------
+$(CATALOG_DIR)/.stamp: $(VENV)/.stamp data/taxonomy.yml $(wildcard retrieval/demo/*.py)
+	rm -rf $(CATALOG_DIR)
+	$(TAILOR) catalog demo --out $(CATALOG_DIR) --size $(DEMO_SIZE) --seed $(DEMO_SEED)
+	@touch $@
+
+# metrics.json is the last file `tailor train` writes: a model trained by hand counts as built.
+engine: $(ENGINE_DIR)/metrics.json
+$(ENGINE_DIR)/metrics.json: $(CATALOG_DIR)/.stamp data/taxonomy.yml $(ENGINE_SRC) $(ENGINE_CONFIG) | $(VENV)/.stamp
+	$(TAILOR) train --data $(CATALOG_DIR) --out $(ENGINE_DIR) --threads $(TRAIN_THREADS) \
+	  $(if $(ENGINE_CONFIG),--config $(ENGINE_CONFIG))
+	@touch $@
+
+tagger: $(TAGGER_DIR)/.stamp
+$(TAGGER_DIR)/.stamp: data/taxonomy.yml $(TAGGER_SRC) | $(VENV)/.stamp
+	$(TAILOR) train-tagger --out $(TAGGER_DIR) --taxonomy data/taxonomy.yml --seed $(TAGGER_SEED)
+	@touch $@
+
+# `rasa train` keeps the old file when its own fingerprint says nothing changed: touch it then.
+rasa-model: $(RASA_MODEL)
+$(RASA_MODEL): $(RASA_INPUTS) data/nlu/vocabulary.yml | $(RASA_VENV)/.stamp
+	$(RASA) train --domain domain.yml --config config.yml --data data --fixed-model-name tailor --out models
+	@touch $@
+
+build: setup $(CATALOG_DIR)/.stamp engine tagger rasa-model
+
+# The servers find the models through these (actions/engine_provider.py, bot/launch.py).
+RUN_ENV := TAILOR_MODEL_DIR=$(ENGINE_DIR) TAILOR_TAGGER_DIR=$(TAGGER_DIR) TAILOR_CATALOG_DIR=$(CATALOG_DIR) \
+	TAILOR_RASA_MODEL=$(RASA_MODEL)
+
+demo: build
+	$(RUN_ENV) $(PY) -m bot.launch demo --model $(RASA_MODEL) --images $(CATALOG_DIR)
+
+shell: build
+	$(RUN_ENV) $(PY) -m bot.launch shell --model $(RASA_MODEL)
 
 # --- tests ----------------------------------------------------------------------------------
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check retrieval actions bot tests scripts bench
 
-pytest: setup
-	$(PY) -m pytest -q
+rasa-validate: $(RASA_VENV)/.stamp data/nlu/vocabulary.yml
+	$(RASA) data validate --domain domain.yml --config config.yml --data data
 
-test: setup lint pytest
+# Writes results/ (gitignored).
+rasa-test: $(RASA_MODEL)
+	$(RASA) test --model $(RASA_MODEL) --stories tests --fail-on-prediction-errors --out results
+
+# The session fixtures train the tiny engine themselves; the stack tests use $(RASA_MODEL).
+pytest: setup $(RASA_MODEL)
+	TAILOR_RASA_MODEL=$(RASA_MODEL) $(PY) -m pytest -q
+
+test: setup lint rasa-validate rasa-test pytest
 
 clean:
-	rm -rf build .stamps
+	rm -rf build .stamps results

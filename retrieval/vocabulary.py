@@ -31,7 +31,7 @@ class VocabConfig:
 
     seed: int = 13
     search_examples: int = 160
-    modify_examples: int = 120
+    modify_examples: int = 150
     metadata_examples: int = 90
     select_examples: int = 40
     dislike_examples: int = 20
@@ -168,6 +168,11 @@ MODIFY_TEMPLATES = (
     "but {a}",
     "a {a} version",
     "now {a}",
+    "{d}",  # a details phrase alone ("with pockets") refines the pick; it is not a statement about it
+    "and {d}",
+    "{d} please",
+    "also {d}",
+    "now {d} too",
 )
 METADATA_TEMPLATES = (
     "that one is {m}",
@@ -241,9 +246,18 @@ def generated_examples(taxonomy: Taxonomy, cfg: VocabConfig) -> dict[str, list[s
     def fit() -> str:
         return ph.of("fit") if "fit" in taxonomy.groups else attr()
 
+    def details() -> str:
+        return ph.of("details") if "details" in taxonomy.groups else attr()
+
+    # Every category phrase once after an attribute ("linen pants"), so a rare one such as "pants"
+    # is not learnt as the tail of a longer span ("short pants").
+    coverage = [
+        SEARCH_TEMPLATES[i % len(SEARCH_TEMPLATES)].format(g=f"{attr()} {surface}")
+        for i, surface in enumerate(sorted(p for p, key in taxonomy.phrases.items() if key[0] == CATEGORY))
+    ]
     return {
-        "search": _fill(SEARCH_TEMPLATES, cfg.search_examples, {"g": ph.garment}, rng),
-        "modify": _fill(MODIFY_TEMPLATES, cfg.modify_examples, {"a": attr, "b": attr, "c": color}, rng),
+        "search": _fill(SEARCH_TEMPLATES, cfg.search_examples, {"g": ph.garment}, rng) + coverage,
+        "modify": _fill(MODIFY_TEMPLATES, cfg.modify_examples, {"a": attr, "b": attr, "c": color, "d": details}, rng),
         "add_metadata": _fill(
             METADATA_TEMPLATES,
             cfg.metadata_examples,
