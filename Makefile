@@ -108,9 +108,9 @@ $(RASA_MODEL): $(RASA_INPUTS) data/nlu/vocabulary.yml | $(RASA_VENV)/.stamp
 
 build: setup $(CATALOG_DIR)/.stamp engine tagger rasa-model
 
-# The servers find the models through these (actions/engine_provider.py, bot/launch.py).
-RUN_ENV := TAILOR_MODEL_DIR=$(ENGINE_DIR) TAILOR_TAGGER_DIR=$(TAGGER_DIR) TAILOR_CATALOG_DIR=$(CATALOG_DIR) \
-	TAILOR_RASA_MODEL=$(RASA_MODEL)
+# The servers find the models through these (actions/engine_provider.py, bot/launch.py); the engine
+# finds the tagger itself as MODEL/../tagger (retrieval/statements.py).
+RUN_ENV := TAILOR_MODEL_DIR=$(ENGINE_DIR) TAILOR_CATALOG_DIR=$(CATALOG_DIR) TAILOR_RASA_MODEL=$(RASA_MODEL)
 
 demo: build
 	$(RUN_ENV) $(PY) -m bot.launch demo --model $(RASA_MODEL) --images $(CATALOG_DIR)

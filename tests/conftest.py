@@ -131,3 +131,49 @@ def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-tagger")
     train_tagger(out, TEST_CONFIG)
     return out
+
+
+# -- the conversation stack on the REAL engine (issue 5): tiny_model behind the real servers ------
+@dataclass(frozen=True)
+class RealChatStack:
+    """URLs of a running stack whose action server loads a copy of ``tiny_model``."""
+
+    rasa: str
+    actions: str
+    web: str
+    model_dir: Path  # the copy the action server serves (its interaction log is written there)
+    catalog: Path
+
+
+@pytest.fixture(scope="module")
+def real_chat_stack(tiny_catalog: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Real action server (real Engine on a private copy of ``tiny_model``) + real Rasa server + web
+    page on free loopback ports; stopped when the module's tests are done."""
+    import shutil
+
+    from bot.launch import free_port, start_action_server, start_rasa_server, stop_all
+    from bot.serve import make_server, serve_in_thread
+
+    model = _rasa_model()
+    root = tmp_path_factory.mktemp("real-chat-stack")
+    model_dir = root / "engine"  # a copy: the engine writes MODEL/interactions.db on the first interaction
+    shutil.copytree(tiny_model, model_dir)
+    rasa_port = free_port()
+    web = make_server(tiny_catalog, port=0, rasa_url=f"http://127.0.0.1:{rasa_port}")
+    serve_in_thread(web)
+    web_url = f"http://127.0.0.1:{web.server_port}"
+    env = {
+        "TAILOR_MODEL_DIR": str(model_dir),
+        "TAILOR_FAKE_ENGINE": "0",
+        "TAILOR_PUBLIC_URL": web_url,
+        "TAILOR_PAGE_SIZE": "4",
+        "TAILOR_TORCH_THREADS": "1",
+    }
+    services = []
+    try:
+        services.append(start_action_server(free_port(), root / "logs", env))
+        services.append(start_rasa_server(model, rasa_port, services[0].url, root / "logs", enable_api=True, env=env))
+        yield RealChatStack(services[1].url, services[0].url, web_url, model_dir, tiny_catalog)
+    finally:
+        stop_all(services)
+        web.shutdown()
