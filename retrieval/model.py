@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from dgl.nn import HeteroGraphConv
 from torch import Tensor, nn
 
+from retrieval import schema
 from retrieval.schema import CanonicalEtype
 
 
@@ -377,3 +378,55 @@ def compositional_loss(
     rec = F.mse_loss(head.dec_img(q), src) + F.mse_loss(head.dec_txt(q), txt)
     return rot_weight * rot + rec_weight * rec
 
+
+
+def own_product_negatives(g: dgl.DGLHeteroGraph, candidates: Tensor, k: int) -> Tensor:
+    """Hard negatives per query: up to ``k`` OTHER photos of the candidate's product.
+
+    A modification never targets the candidate's own product, yet its other photos sit next to the
+    candidate (``same_product`` links smooth them together) and random negatives never teach the query
+    to leave them: before this, half the demo's top-1 results were the candidate's other photo. The
+    candidate itself is left out (search excludes it).
+
+    Args:
+        g: the information graph (``same_product`` edges name a product's photos).
+        candidates: ``[n]`` candidate image nodes.
+        k: columns per query.
+
+    Returns:
+        ``[n, k]`` image node ids, ``-1`` padded.
+    """
+    out = torch.full((len(candidates), max(k, 0)), -1, dtype=torch.int64)
+    etype = (schema.IMAGE, schema.SAME_PRODUCT, schema.IMAGE)
+    if k < 1 or etype not in g.canonical_etypes or not g.num_edges(etype):
+        return out
+    src, dst = g.edges(etype=etype)
+    siblings: dict[int, list[int]] = {}
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        siblings.setdefault(a, []).append(b)
+    for i, c in enumerate(candidates.tolist()):
+        sib = siblings.get(c, [])[:k]
+        out[i, :len(sib)] = torch.tensor(sib, dtype=torch.int64)
+    return out
+
+
+def link_prediction_loss(
+    query: Tensor, target: Tensor, negatives: Tensor, norm: ScaledNorm, *, hard: Tensor | None = None,
+    hard_mask: Tensor | None = None,
+) -> Tensor:
+    """Softmax of the true target against negatives (``[n, m, d]``) and optional masked hard ones.
+
+    Args:
+        query: ``[n, d]`` composed queries.
+        target: ``[n, d]`` target embeddings.
+        negatives: ``[n, m, d]`` random other images.
+        norm: the learned-scale normalisation.
+        hard: ``[n, h, d]`` hard negatives (e.g. :func:`own_product_negatives`).
+        hard_mask: ``[n, h]`` True where ``hard`` is a real negative.
+    """
+    cands = torch.cat([target[:, None], negatives] + ([hard] if hard is not None else []), dim=1)
+    logits = (norm(query)[:, None, :] * F.normalize(cands, dim=-1)).sum(-1)
+    if hard is not None and hard_mask is not None:
+        keep = torch.cat([torch.ones(logits.shape[0], 1 + negatives.shape[1], dtype=torch.bool), hard_mask], dim=1)
+        logits = logits.masked_fill(~keep, float("-inf"))
+    return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.int64, device=query.device))

@@ -28,7 +28,16 @@ from retrieval.attributes import AttributeConfig
 from retrieval.errors import ConfigError
 from retrieval.features import FeatureConfig
 from retrieval.features.base import torch_threads
-from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, batch_classification_loss, compositional_loss, make_head
+from retrieval.model import (
+    RGCN,
+    ComposeAEHead,
+    ScaledNorm,
+    batch_classification_loss,
+    compositional_loss,
+    link_prediction_loss,
+    make_head,
+    own_product_negatives,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,9 @@ class TrainConfig:
         max_seconds: stop after this many seconds of fitting (0 = no limit); the best epoch is kept.
         batch_size: queries per step (one full-graph forward per step).
         negatives: random other images per query for link prediction.
+        hard_negatives: extra link-prediction negatives per query: other photos of the candidate's product
+            (:func:`retrieval.model.own_product_negatives`; 0 = off). Demo, test R@1 / R@10: 22.4 / 79.7 with 0,
+            32.2 / 82.6 with 3.
         patience: epochs without a better validation R@10 before stopping.
         val_fraction: share of the train queries held out for validation (if no val split).
         max_val_queries: cap on validation queries.
@@ -93,6 +105,7 @@ class TrainConfig:
     max_seconds: float = 420.0
     batch_size: int = 256
     negatives: int = 64
+    hard_negatives: int = 0
     patience: int = 8
     val_fraction: float = 0.1
     max_val_queries: int = 500
@@ -244,6 +257,7 @@ def _fit(g, feats, train_caps, train: QuerySet, val: QuerySet, val_pool, cfg: Tr
     n_img = g.num_nodes(schema.IMAGE)
     gen = torch.Generator().manual_seed(cfg.seed)
     out = Fitted(rgcn, head, norm)
+    own = own_product_negatives(g, train.candidates, cfg.hard_negatives)
     best_state = None
     bad = 0
     start = time.perf_counter()
@@ -261,9 +275,9 @@ def _fit(g, feats, train_caps, train: QuerySet, val: QuerySet, val_pool, cfg: Tr
             src, tgt, txt = img[train.candidates[idx]], img[train.targets[idx]], cap[train_caps[idx]]
             q = head(src, txt)
             negs = img[torch.randint(n_img, (len(idx), cfg.negatives), generator=gen)]
-            cands = torch.cat([tgt[:, None], negs], dim=1)
-            logits = (norm(q)[:, None, :] * F.normalize(cands, dim=-1)).sum(-1)
-            link = F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.int64))
+            hard = own[idx]
+            mask = (hard >= 0) & (hard != train.targets[idx][:, None])
+            link = link_prediction_loss(q, tgt, negs, norm, hard=img[hard.clamp(min=0)], hard_mask=mask)
             comp = batch_classification_loss(q, tgt, norm) + compositional_loss(
                 head, src, txt, tgt, norm, rot_weight=cfg.rot_weight, rec_weight=cfg.rec_weight)
             loss = link + cfg.compose_weight * comp

@@ -11,7 +11,15 @@ import torch
 from retrieval import schema
 from retrieval.artifacts import TrainedModel
 from retrieval.graph import CaptionSpec, build_graph
-from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, TirgHead, compositional_loss
+from retrieval.model import (
+    RGCN,
+    ComposeAEHead,
+    ScaledNorm,
+    TirgHead,
+    compositional_loss,
+    link_prediction_loss,
+    own_product_negatives,
+)
 from retrieval.taxonomy import Taxonomy
 from retrieval.train import TrainConfig
 
@@ -144,3 +152,27 @@ def test_heads_shapes_and_compositional_loss():
     loss = compositional_loss(head, img, txt, torch.randn(6, HIDDEN), ScaledNorm())
     loss.backward()
     assert loss.item() > 0 and head.delta[0].weight.grad is not None
+
+
+def test_own_product_negatives_name_the_other_photos_of_the_candidates_product():
+    tax = Taxonomy.load()
+    rng = np.random.RandomState(0)
+    info = build_graph(list("abcd"), [["color:red"]] * 4, [], tax,
+                       image_features=rng.randn(4, IMG_DIM).astype(np.float32),
+                       caption_features=np.zeros((0, TXT_DIM), np.float32), text_encoder=fake_text,
+                       image_products=["p", "p", "p", "q"])
+    hard = own_product_negatives(info.graph, torch.tensor([0, 3]), 3)
+    assert sorted(hard[0, :2].tolist()) == [1, 2] and hard[0, 2] == -1
+    assert hard[1].tolist() == [-1, -1, -1]
+    assert own_product_negatives(info.graph, torch.tensor([0]), 0).shape == (1, 0)
+
+
+def test_link_loss_hard_negatives_raise_the_loss_and_masked_ones_do_not():
+    torch.manual_seed(0)
+    q, tgt, negs = torch.randn(4, HIDDEN), torch.randn(4, HIDDEN), torch.randn(4, 5, HIDDEN)
+    norm = ScaledNorm(4.0)
+    base = link_prediction_loss(q, tgt, negs, norm)
+    hard = q[:, None, :].repeat(1, 2, 1)  # negatives identical to the query: the hardest possible
+    assert link_prediction_loss(q, tgt, negs, norm, hard=hard, hard_mask=torch.ones(4, 2, dtype=torch.bool)) > base
+    masked = link_prediction_loss(q, tgt, negs, norm, hard=hard, hard_mask=torch.zeros(4, 2, dtype=torch.bool))
+    assert torch.allclose(masked, base)
