@@ -27,13 +27,13 @@ import torch.nn.functional as F
 from retrieval import schema
 from retrieval.attributes import AttributePredictor
 from retrieval.catalog import Catalog
-from retrieval.config import load_config, save_config
+from retrieval.config import save_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
 from retrieval.graph import InfoGraph, MentionFinder
 from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, make_head
 from retrieval.reembed import forward_with_pre, relation_weights
 from retrieval.taxonomy import Taxonomy
-from retrieval.train import CAPTION_VARIANT_DIR, Fitted, TrainConfig, caption_in_edges
+from retrieval.train import CAPTION_VARIANT_DIR, Fitted, TrainConfig, build_rgcn, caption_in_edges, load_train_config
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,10 @@ def load_model(model_dir: str | Path, *, reembed_tol: float = REEMBED_TOL) -> Tr
         if not (d / name).is_file():
             raise ModelNotFoundError(f"{d} is not a trained model ({name} is missing).",
                                      fix="train one with `tailor train --data DIR --out MODEL`")
-    cfg = load_config(TrainConfig, d / CONFIG_FILE)
+    cfg = load_train_config(d / CONFIG_FILE)
     info = InfoGraph.load(d)
     weights = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    rgcn = RGCN(weights["in_dims"], etypes=cfg.message_etypes(), hidden=cfg.hidden, num_layers=cfg.layers,
-                num_bases=cfg.num_bases, dropout=cfg.dropout, residual=cfg.residual_layers)
+    rgcn = build_rgcn(weights["in_dims"], cfg)
     head = make_head(cfg.head, cfg.hidden, residual=cfg.residual)
     norm = ScaledNorm(cfg.scale)
     rgcn.load_state_dict(weights["rgcn"])
@@ -217,7 +216,7 @@ class TrainedModel:
         feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
         self.states, self._pres = forward_with_pre(self.rgcn, g, feats)
         self._prepare_fast_path()
-        self._image_emb = F.normalize(self.states[-1][schema.IMAGE], dim=-1).numpy()
+        self._image_emb = F.normalize(self.rgcn.readout(self.states, schema.IMAGE), dim=-1).numpy()
 
     @torch.no_grad()
     def _prepare_fast_path(self) -> None:
@@ -265,7 +264,7 @@ class TrainedModel:
     @torch.no_grad()
     def compose(self, candidate_node: int, caption_embedding: np.ndarray) -> np.ndarray:
         """L2-normalised query vector ``[hidden]`` from a candidate image node and a caption embedding."""
-        cand = self.states[-1][schema.IMAGE][candidate_node][None]
+        cand = self.rgcn.readout(self.states, schema.IMAGE, torch.tensor([candidate_node]))
         q = self.head(cand, torch.as_tensor(np.asarray(caption_embedding, dtype=np.float32))[None])
         return F.normalize(q, dim=-1)[0].numpy()
 
@@ -280,7 +279,8 @@ class TrainedModel:
         """Batched: normalised query vectors ``[n, hidden]`` (captions as sinks)."""
         caps = self.rgcn.sink_states(self.states, schema.CAPTION, torch.as_tensor(np.asarray(text_feats, np.float32)),
                                      caption_in_edges(list(candidates), attributes))
-        q = self.head(self.states[-1][schema.IMAGE][torch.as_tensor(candidates, dtype=torch.int64)], caps)
+        cand = torch.as_tensor(candidates, dtype=torch.int64)
+        q = self.head(self.rgcn.readout(self.states, schema.IMAGE, cand), caps)
         return F.normalize(q, dim=-1).numpy()
 
     @torch.no_grad()
@@ -308,12 +308,13 @@ class TrainedModel:
         n_images = self._image_emb.shape[0]
         changed, final = reembed(self.rgcn, self.info.graph, self.states, self._pres, self._rel_weights, touched, tol)
         self._state_views()
-        img = self.states[-1][schema.IMAGE]
-        final |= set(range(n_images, img.shape[0]))
-        if img.shape[0] != n_images:
-            self._image_emb = F.normalize(img, dim=-1).numpy()
+        n_now = self.states[-1][schema.IMAGE].shape[0]
+        final |= set(range(n_images, n_now))
+        if n_now != n_images:
+            self._image_emb = F.normalize(self.rgcn.readout(self.states, schema.IMAGE), dim=-1).numpy()
         elif final:
             ids = torch.tensor(sorted(final), dtype=torch.int64)
-            self._image_emb[ids.numpy()] = F.normalize(img[ids], dim=-1).numpy()
+            emb = self.rgcn.readout(self.states, schema.IMAGE, ids)
+            self._image_emb[ids.numpy()] = F.normalize(emb, dim=-1).numpy()
         changed[schema.IMAGE] = final
         return {nt: sorted(v) for nt, v in changed.items() if v}

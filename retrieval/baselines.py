@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from retrieval.model import ComposeAEHead, ScaledNorm, TirgHead, batch_classification_loss, compositional_loss, mlp
+from retrieval.losses import batch_classification_loss, compositional_loss
+from retrieval.model import ComposeAEHead, ScaledNorm, TirgHead, mlp
 from retrieval.taxonomy import split_key
 
 log = logging.getLogger(__name__)

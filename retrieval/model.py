@@ -124,13 +124,16 @@ class RGCN(nn.Module):
         dropout: dropout on features and hidden states.
         residual: add each layer's input to its output (keeps a node's own identity through the
             layers; without it 3 layers over-smooth images that share attributes).
+        jk: jumping-knowledge readout of images: ``h_L + g * h_0`` with a learned per-dimension gate
+            ``g`` (:meth:`readout`), so the embedding keeps the image's own features beside the smoothed state.
     """
 
     def __init__(
         self, in_dims: dict[str, int], *, etypes: Sequence[CanonicalEtype], hidden: int = 128, num_layers: int = 3,
-        num_bases: int = 8, dropout: float = 0.1, residual: bool = False,
+        num_bases: int = 8, dropout: float = 0.1, residual: bool = False, jk: bool = False,
     ) -> None:
         super().__init__()
+        self.jk_gate = nn.Parameter(torch.ones(hidden)) if jk else None
         self.etypes = [tuple(e) for e in etypes]
         self.hidden = hidden
         self.proj = nn.ModuleDict({nt: nn.Linear(d, hidden) for nt, d in in_dims.items()})
@@ -207,6 +210,18 @@ class RGCN(nn.Module):
                 h = layer(mg, h)
                 states.append(h)
         return states if all_layers else h
+
+    def readout(self, states: list[dict[str, Tensor]], ntype: str, ids: Tensor | None = None) -> Tensor:
+        """Final embeddings of ``ntype`` nodes (``ids``, default all) from per-layer ``states``.
+
+        The last layer's state, plus for images with ``jk`` the gated layer-0 projection. Every
+        consumer of image embeddings (training, search, re-embedding) goes through here.
+        """
+        last = states[-1][ntype] if ids is None else states[-1][ntype][ids]
+        if self.jk_gate is None or ntype != schema.IMAGE:
+            return last
+        first = states[0][ntype] if ids is None else states[0][ntype][ids]
+        return last + self.jk_gate * first
 
     def node_update(self, layer: int, self_state: Tensor, agg: dict[CanonicalEtype, Tensor]) -> Tensor:
         """Layer ``layer`` (0-based) for some nodes from aggregated neighbour states.
@@ -347,86 +362,3 @@ def make_head(kind: str, dim: int, *, residual: bool = True) -> ComposeAEHead | 
     if kind == "tirg":
         return TirgHead(dim, dim, norm="layer")
     return ComposeAEHead(dim, dim, residual=residual)
-
-
-def batch_classification_loss(query: Tensor, target: Tensor, norm: ScaledNorm) -> Tensor:
-    """In-batch softmax: query ``i`` must pick target ``i`` among the batch's targets ``[n, d]``."""
-    logits = norm(query) @ F.normalize(target, dim=-1).T
-    return F.cross_entropy(logits, torch.arange(len(query), device=query.device))
-
-
-def compositional_loss(
-    head: ComposeAEHead | TirgHead, src: Tensor, txt: Tensor, tgt: Tensor, norm: ScaledNorm, *, rot_weight: float = 1.0,
-    rec_weight: float = 0.1,
-) -> Tensor:
-    """ComposeAE's compositional terms on (graph) embeddings.
-
-    Rotational symmetry: composing the TARGET with the conjugate rotation must retrieve the source
-    (in-batch classification); auto-encoder: image and text are reconstructed from the composed
-    query (MSE, weight 0.1 each as in ComposeAE).
-
-    Args:
-        head: the composition head.
-        src, txt, tgt: ``[n, d]`` candidate, caption and target embeddings.
-        norm: the learned-scale normalisation used for retrieval.
-        rot_weight: weight of the rotational-symmetry term.
-        rec_weight: weight of each reconstruction term.
-    """
-    back = head(tgt, txt, conjugate=True)
-    rot = batch_classification_loss(back, src, norm)
-    q = head(src, txt)
-    rec = F.mse_loss(head.dec_img(q), src) + F.mse_loss(head.dec_txt(q), txt)
-    return rot_weight * rot + rec_weight * rec
-
-
-
-def own_product_negatives(g: dgl.DGLHeteroGraph, candidates: Tensor, k: int) -> Tensor:
-    """Hard negatives per query: up to ``k`` OTHER photos of the candidate's product.
-
-    A modification never targets the candidate's own product, yet its other photos sit next to the
-    candidate (``same_product`` links smooth them together) and random negatives never teach the query
-    to leave them: before this, half the demo's top-1 results were the candidate's other photo. The
-    candidate itself is left out (search excludes it).
-
-    Args:
-        g: the information graph (``same_product`` edges name a product's photos).
-        candidates: ``[n]`` candidate image nodes.
-        k: columns per query.
-
-    Returns:
-        ``[n, k]`` image node ids, ``-1`` padded.
-    """
-    out = torch.full((len(candidates), max(k, 0)), -1, dtype=torch.int64)
-    etype = (schema.IMAGE, schema.SAME_PRODUCT, schema.IMAGE)
-    if k < 1 or etype not in g.canonical_etypes or not g.num_edges(etype):
-        return out
-    src, dst = g.edges(etype=etype)
-    siblings: dict[int, list[int]] = {}
-    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        siblings.setdefault(a, []).append(b)
-    for i, c in enumerate(candidates.tolist()):
-        sib = siblings.get(c, [])[:k]
-        out[i, :len(sib)] = torch.tensor(sib, dtype=torch.int64)
-    return out
-
-
-def link_prediction_loss(
-    query: Tensor, target: Tensor, negatives: Tensor, norm: ScaledNorm, *, hard: Tensor | None = None,
-    hard_mask: Tensor | None = None,
-) -> Tensor:
-    """Softmax of the true target against negatives (``[n, m, d]``) and optional masked hard ones.
-
-    Args:
-        query: ``[n, d]`` composed queries.
-        target: ``[n, d]`` target embeddings.
-        negatives: ``[n, m, d]`` random other images.
-        norm: the learned-scale normalisation.
-        hard: ``[n, h, d]`` hard negatives (e.g. :func:`own_product_negatives`).
-        hard_mask: ``[n, h]`` True where ``hard`` is a real negative.
-    """
-    cands = torch.cat([target[:, None], negatives] + ([hard] if hard is not None else []), dim=1)
-    logits = (norm(query)[:, None, :] * F.normalize(cands, dim=-1)).sum(-1)
-    if hard is not None and hard_mask is not None:
-        keep = torch.cat([torch.ones(logits.shape[0], 1 + negatives.shape[1], dtype=torch.bool), hard_mask], dim=1)
-        logits = logits.masked_fill(~keep, float("-inf"))
-    return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.int64, device=query.device))

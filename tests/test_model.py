@@ -11,15 +11,8 @@ import torch
 from retrieval import schema
 from retrieval.artifacts import TrainedModel
 from retrieval.graph import CaptionSpec, build_graph
-from retrieval.model import (
-    RGCN,
-    ComposeAEHead,
-    ScaledNorm,
-    TirgHead,
-    compositional_loss,
-    link_prediction_loss,
-    own_product_negatives,
-)
+from retrieval.losses import compositional_loss, link_prediction_loss, own_product_negatives
+from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, TirgHead
 from retrieval.taxonomy import Taxonomy
 from retrieval.train import TrainConfig
 
@@ -45,13 +38,15 @@ def tiny():
     return info
 
 
-def make_model(info, caption_messages: bool = False) -> tuple[RGCN, TrainConfig]:
+def make_model(info, caption_messages: bool = False, jk: bool = False) -> tuple[RGCN, TrainConfig]:
     torch.manual_seed(0)
-    cfg = TrainConfig(hidden=HIDDEN, num_bases=3, caption_messages=caption_messages, dropout=0.0)
+    cfg = TrainConfig(hidden=HIDDEN, num_bases=3, caption_messages=caption_messages, dropout=0.0, jk_readout=jk)
     g = info.graph
     in_dims = {nt: int(g.nodes[nt].data["feat"].shape[1]) for nt in g.ntypes}
     model = RGCN(in_dims, etypes=cfg.message_etypes(), hidden=HIDDEN, num_layers=3, num_bases=3, dropout=0.0,
-                 residual=True)
+                 residual=True, jk=jk)
+    if jk:  # a gate unlike its initialisation, so a missed readout shows
+        torch.nn.init.normal_(model.jk_gate, 0.5, 1.0)
     model.set_feature_stats(feats(g))
     return model, cfg
 
@@ -91,10 +86,11 @@ def test_basis_weights_are_shared(tiny):
 
 
 @pytest.mark.parametrize("caption_messages", [False, True])
-def test_sink_caption_equals_full_forward(tiny, caption_messages):
+@pytest.mark.parametrize("jk", [False, True])
+def test_sink_caption_equals_full_forward(tiny, caption_messages, jk):
     """A new caption embedded from cached states == the full forward with the caption node added."""
     g = tiny.graph
-    model, cfg = make_model(tiny, caption_messages)
+    model, cfg = make_model(tiny, caption_messages, jk)
     model.eval()
     tm = TrainedModel(Path("."), cfg, tiny, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
     text = fake_text(["make it black"])[0]
@@ -111,15 +107,23 @@ def test_sink_caption_equals_full_forward(tiny, caption_messages):
     np.testing.assert_allclose(fast, full, rtol=1e-4, atol=1e-5)
     q = tm.compose(cand, fast)
     np.testing.assert_allclose(q, batched[0], rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        states = model(g2, feats(g2), all_layers=True)
+        expect = model.readout(states, "image", torch.tensor([cand]))
+        if jk:
+            assert not torch.allclose(expect, states[-1]["image"][[cand]])
+        expect = torch.nn.functional.normalize(tm.head(expect, torch.as_tensor(full)[None]), dim=-1)[0]
+    np.testing.assert_allclose(q, expect.numpy(), rtol=1e-4, atol=1e-5)
     assert abs(np.linalg.norm(q) - 1) < 1e-5
     # the sink changed nothing else
     with torch.no_grad():
         np.testing.assert_allclose(model(g2, feats(g2))["image"].numpy(), tm.states[-1]["image"].numpy(), atol=1e-5)
 
 
-def test_reembed_equals_full_reembed(tiny):
+@pytest.mark.parametrize("jk", [False, True])
+def test_reembed_equals_full_reembed(tiny, jk):
     """New attribute node + edges: k-hop re-embedding == a full forward of the edited graph."""
-    model, cfg = make_model(tiny)
+    model, cfg = make_model(tiny, jk=jk)
     model.eval()
     info = type(tiny)(tiny.graph.clone(), tiny.ids)
     tm = TrainedModel(Path("."), cfg, info, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
@@ -137,8 +141,16 @@ def test_reembed_equals_full_reembed(tiny):
         for nt, x in states.items():
             np.testing.assert_allclose(tm.states[layer][nt].numpy(), x.numpy(), atol=1e-5, err_msg=f"{layer} {nt}")
     assert new in changed["attribute"] and 0 in changed["image"]
-    np.testing.assert_allclose(tm.image_embeddings(), torch.nn.functional.normalize(full[-1]["image"], dim=-1).numpy(),
-                               atol=1e-5)
+    with torch.no_grad():
+        expect = torch.nn.functional.normalize(model.readout(full, "image"), dim=-1).numpy()
+    np.testing.assert_allclose(tm.image_embeddings(), expect, atol=1e-5)
+    g.add_nodes(1, {"feat": torch.randn(1, IMG_DIM)}, ntype="image")  # a new image: its layer-0 state is read out too
+    g.add_edges([5], [new], etype=("image", "has_user_attribute", "attribute"))
+    g.add_edges([new], [5], etype=("attribute", "rev_has_user_attribute", "image"))
+    tm.reembed({"image": [5], "attribute": [new]})
+    with torch.no_grad():
+        expect = torch.nn.functional.normalize(model.readout(model(g, feats(g), all_layers=True), "image"), dim=-1)
+    np.testing.assert_allclose(tm.image_embeddings(), expect.numpy(), atol=1e-5)
 
 
 def test_heads_shapes_and_compositional_loss():
@@ -176,3 +188,27 @@ def test_link_loss_hard_negatives_raise_the_loss_and_masked_ones_do_not():
     assert link_prediction_loss(q, tgt, negs, norm, hard=hard, hard_mask=torch.ones(4, 2, dtype=torch.bool)) > base
     masked = link_prediction_loss(q, tgt, negs, norm, hard=hard, hard_mask=torch.zeros(4, 2, dtype=torch.bool))
     assert torch.allclose(masked, base)
+
+
+def test_link_loss_in_batch_negatives_score_the_other_targets_but_not_duplicates_of_the_own():
+    torch.manual_seed(0)
+    q, tgt, negs = torch.randn(4, HIDDEN), torch.randn(4, HIDDEN), torch.randn(4, 5, HIDDEN)
+    norm = ScaledNorm(4.0)
+    base = link_prediction_loss(q, tgt, negs, norm)
+    assert link_prediction_loss(q, tgt, negs, norm, batch_ids=torch.arange(4)) > base
+    same = link_prediction_loss(q, tgt, negs, norm, batch_ids=torch.zeros(4, dtype=torch.int64))  # one target
+    assert torch.allclose(same, base)
+
+
+def test_old_configs_load_with_the_values_they_were_trained_with(tmp_path):
+    import json
+
+    from retrieval.config import save_config, to_dict
+    from retrieval.train import LEGACY_DEFAULTS, load_train_config
+
+    data = {k: v for k, v in to_dict(TrainConfig()).items() if k not in LEGACY_DEFAULTS}
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = load_train_config(tmp_path / "old.json")
+    assert all(getattr(old, k) == v for k, v in LEGACY_DEFAULTS.items())
+    save_config(TrainConfig(), tmp_path / "new.json")
+    assert load_train_config(tmp_path / "new.json") == TrainConfig()
