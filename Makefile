@@ -33,6 +33,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ENGINE_SRC := $(filter-out retrieval/errors.py,$(wildcard \
 	retrieval/train.py retrieval/model.py retrieval/graph.py retrieval/prepare.py retrieval/schema.py \
 	retrieval/taxonomy.py retrieval/artifacts.py retrieval/attributes.py retrieval/catalog.py retrieval/config.py \
+	retrieval/train_config.py retrieval/losses.py retrieval/sim_edits.py retrieval/text_attributes.py \
 	retrieval/features/*.py retrieval/datasets/*.py))
 TAGGER_SRC := retrieval/tagger.py retrieval/tagger_data.py retrieval/tagger_train.py retrieval/taxonomy.py
 VOCAB_SRC := retrieval/vocabulary.py retrieval/cli_dialogue.py retrieval/taxonomy.py

@@ -34,8 +34,7 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ import numpy as np
 from retrieval.config import load_config
 from retrieval.errors import ConfigError, DatasetError, InvalidQueryError, UnknownItemError
 from retrieval.explain import Explainer, GraphFacts
+from retrieval.features.base import blas_controller, one_thread
 from retrieval.index import IndexConfig, VectorIndex
 from retrieval.interactions import LIKE_SCOPES, InteractionsMixin
 from retrieval.interactions_log import InteractionLog
@@ -157,25 +157,6 @@ class Items:
                    [r.category for r in recs], [r.path for r in recs])
 
 
-def _blas_controller():
-    """A threadpoolctl controller (None without threadpoolctl): queries run numpy BLAS on one thread, as a
-    multi-threaded gemv on a busy 2-core box is ~20x slower than a single-threaded one."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (flair)
-        return None
-    return ThreadpoolController()
-
-
-@contextmanager
-def one_thread(blas) -> Iterator[None]:
-    """Numpy BLAS and torch on one thread for the duration of a query (FAISS: ``IndexConfig.threads``)."""
-    from retrieval.features.base import torch_threads
-
-    with (blas.limit(limits=1, user_api="blas") if blas is not None else nullcontext()), torch_threads(1):
-        yield
-
-
 class Engine(InteractionsMixin, RankingMixin):
     """Graph retrieval behind :class:`retrieval.results.EngineAPI`.
 
@@ -205,7 +186,7 @@ class Engine(InteractionsMixin, RankingMixin):
         self._emb = np.asarray(model.image_embeddings() if embeddings is None else embeddings, dtype=np.float32)
         self._attr_feats: np.ndarray | None = None
         self._init_products()
-        self._blas = _blas_controller()
+        self._blas = blas_controller()
         self._uncased = model.cfg.features.text_encoder.lower() in ("all-minilm-l6-v2",
                                                                      "sentence-transformers/all-minilm-l6-v2")
         if self.cfg.reembed_tol is not None:

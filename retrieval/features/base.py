@@ -127,3 +127,20 @@ def torch_threads(limit: int | None = None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def blas_controller():
+    """A threadpoolctl controller (None without threadpoolctl): queries run numpy BLAS on one thread, as a
+    multi-threaded gemv on a busy 2-core box is ~20x slower than a single-threaded one."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (flair)
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def one_thread(blas) -> Iterator[None]:
+    """Numpy BLAS and torch on one thread for the duration of a query (FAISS: ``IndexConfig.threads``)."""
+    with (blas.limit(limits=1, user_api="blas") if blas is not None else contextlib.nullcontext()), torch_threads(1):
+        yield
