@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rankings import ranking
 
 from retrieval import schema, statements
 from retrieval.engine import Engine, EngineConfig
@@ -38,10 +39,6 @@ def image_with(engine: Engine, has: tuple[str, ...], lacks: tuple[str, ...] = ()
     skip = pids[engine.node(avoid)] if avoid else None
     return next(i for i in range(len(pids))
                 if set(has) <= keys(engine, i) and not set(lacks) & keys(engine, i) and pids[i] != skip)
-
-
-def ranking(results) -> list[tuple[str, float]]:
-    return [(r.image_id, round(r.score, 5)) for r in results]
 
 
 def snapshot(engine: Engine) -> tuple:
