@@ -16,7 +16,10 @@ mentions:
 * ``missing``: attributes of ``M`` the result lacks;
 * ``concepts``: EI-tree concepts both images reach through ``is_a`` edges (just the result's on a search);
 * ``edges``: every graph edge behind the statements, plus a training caption that modified the
-  candidate and mentions what was asked for, when there is one.
+  candidate and mentions what was asked for, when there is one;
+* ``stated``: who stated each credited attribute that comes from a ``has_user_attribute`` edge (a
+  person's statement, not the catalog); the text says so: "has linen (stated by staff) as you
+  asked", or "(as you told me)" for the viewing shopper's own pending statement.
 """
 
 from __future__ import annotations
@@ -115,6 +118,24 @@ class Explainer:
             self._edges.clear()
             self._nodes.clear()
 
+    def _stated(self, image: int, attrs: Iterable[int]) -> dict[int, str]:
+        """Attribute -> who stated it, for the attributes of ``image`` that come from a statement."""
+        out: dict[int, str] = {}
+        for a in attrs:
+            who = self.facts.stated_by(image, a)
+            if who is not None:
+                out[a] = who
+        return out
+
+    def _value(self, attr: int, stated: dict[int, str]) -> str:
+        """The attribute's value for the shopper, with who stated it when a person did."""
+        who = stated.get(attr)
+        if who is None:
+            return self.facts.value(attr)
+        if who == self.facts.viewer:
+            return f"{self.facts.value(attr)} (as you told me)"
+        return f"{self.facts.value(attr)} (stated by {who})"
+
     def _concepts(self, attrs: Iterable[int]) -> dict[int, int]:
         """EI-tree concept -> the attribute it is reached from (nearest first)."""
         out: dict[int, int] = {}
@@ -170,11 +191,13 @@ class Explainer:
             edges += [self._edge(schema.CAPTION, cap, schema.MODIFIES, schema.IMAGE, candidate),
                       self._edge(schema.CAPTION, cap, schema.MENTIONS, schema.ATTRIBUTE, attr)]
         key = f.attr_keys.__getitem__
-        text = self._text(candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption)
+        stated = self._stated(result, [*shared, *matched])
+        text = self._text(candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption, stated)
         return Explanation(
             shared=tuple(map(key, shared)), matched=tuple(map(key, matched)),
             replaced=tuple((key(o), key(n)) for o, n in replaced), missing=tuple(map(key, missing)),
             concepts=tuple(f.concept_names[c] for c in concept_ids), edges=_unique(edges), text=text,
+            stated=tuple((key(a), who) for a, who in stated.items()),
         )
 
     def _caption_evidence(self, candidate: int | None, asked: Sequence[int]) -> tuple[int, int] | None:
@@ -189,20 +212,21 @@ class Explainer:
                     return cap, a
         return None
 
-    def _text(self, candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption) -> str:
+    def _text(self, candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption, stated) -> str:
         f = self.facts
         val = f.value
         parts: list[str] = []
-        shared_words = [val(a) for a in shared if f.group(a) != CATEGORY]  # the category is in the concept clause
+        shared_words = [self._value(a, stated) for a in shared if f.group(a) != CATEGORY]  # category: concept clause
         if shared_words:
             parts.append(f"shares {human_list(shared_words)} with your pick")
         for old, new in replaced:
             word = GROUP_WORDS.get(f.group(new), f.group(new).replace("-", " "))
-            parts.append(f"has {val(new)}, which replaces {val(old)} since {plural(word)} are exclusive")
+            new_word = self._value(new, stated)
+            parts.append(f"has {new_word}, which replaces {val(old)} since {plural(word)} are exclusive")
         news = {n for _, n in replaced}
         plain = [a for a in matched if a not in news and f.group(a) != CATEGORY]
         if plain:
-            parts.append(f"has {human_list([val(a) for a in plain])} as you asked")
+            parts.append(f"has {human_list([self._value(a, stated) for a in plain])} as you asked")
         if missing:
             parts.append(f"lacks {human_list([val(a) for a in missing])}")
         if concept_ids:
@@ -234,11 +258,14 @@ class Explainer:
         edges = [self._has(image, a, rel) for a, rel in attrs.items()]
         for c, via in concepts.items():
             edges += self._is_a_path(via, c)
-        values = [f.value(a) for a in attrs if f.group(a) != CATEGORY]
+        stated = self._stated(image, attrs)
+        order = sorted(attrs, key=lambda a: a not in stated)  # what people stated first: the list may be cut
+        values = [self._value(a, stated) for a in order if f.group(a) != CATEGORY]
         cats = [f.value(a) for a in attrs if f.group(a) == CATEGORY]
         head = _a(cats[0]).capitalize() if cats else "A piece"
         if concepts:
             head += f" ({f.concept_names[next(iter(concepts))]})"
         text = head + (f" with {human_list(values)}." if values else ".")
         return Explanation(shared=tuple(f.attr_keys[a] for a in attrs), concepts=tuple(f.concept_names[c] for c in
-                           concepts), edges=_unique(edges), text=text)
+                           concepts), edges=_unique(edges), text=text,
+                           stated=tuple((f.attr_keys[a], who) for a, who in stated.items()))

@@ -8,6 +8,7 @@ captions that modify each image and the attributes they mention; interactions up
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -66,8 +67,11 @@ class GraphFacts:
     """The graph adjacency explanations and text search read, as arrays aligned with node ids.
 
     Edits (issue 4) go through :meth:`add_attribute` / :meth:`add_image_attribute`, which keep an
-    overlay so the base arrays never need rebuilding.
+    overlay so the base arrays never need rebuilding; :meth:`record_statement` remembers who stated
+    a ``has_user_attribute`` edge (read back by :meth:`stated_by` for explanations).
     """
+
+    viewer: ClassVar[str | None] = None  # the shopper whose view this is (None: the shared facts)
 
     image_names: list[str]
     attr_keys: list[str]
@@ -81,6 +85,7 @@ class GraphFacts:
     exclusive_groups: frozenset[str] = frozenset()
     overlay: dict[int, dict[int, str]] = field(default_factory=dict)  # image -> {attr: relation} added later
     dropped: dict[int, set[int]] = field(default_factory=dict)  # image -> base attrs a statement replaced
+    stated: dict[tuple[int, int], str] = field(default_factory=dict)  # (image, attr) -> who stated the edge
     _attr_images: Csr | None = None
     _overlay_by_attr: dict[int, set[int]] = field(default_factory=dict)
     _split: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -147,6 +152,12 @@ class GraphFacts:
         weights = np.concatenate([np.full(len(x), float(w)) for x, w in zip(lists, attrs.values(), strict=True)])
         return np.bincount(np.concatenate(lists), weights=weights, minlength=n_images)[:n_images]
 
+    def stated_by(self, image: int, attr: int) -> str | None:
+        """Who stated ``image -has_user_attribute-> attr`` (None: a catalog attribute, or no such edge)."""
+        if self.overlay.get(int(image), {}).get(int(attr)) != schema.HAS_USER_ATTRIBUTE:
+            return None
+        return self.stated.get((int(image), int(attr)))
+
     def _parts(self, attr: int) -> tuple[str, str]:
         parts = self._split.get(attr)
         if parts is None:
@@ -204,6 +215,10 @@ class GraphFacts:
         """Record a new image -> attribute edge (already added to the graph)."""
         self.overlay.setdefault(int(image), {})[int(attr)] = relation
         self._overlay_by_attr.setdefault(int(attr), set()).add(int(image))
+
+    def record_statement(self, image: int, attr: int, who: str) -> None:
+        """Remember that ``who`` stated the (already added) ``image -has_user_attribute-> attr`` edge."""
+        self.stated[(int(image), int(attr))] = who
 
     def drop_image_attribute(self, image: int, attr: int) -> None:
         """Forget an image -> attribute edge (already removed from the graph): an exclusive value replaced."""

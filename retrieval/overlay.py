@@ -6,7 +6,8 @@
   metadata (image -> attribute facts an untrusted shopper stated, ``added`` / ``dropped``), which
   only their own searches see.
 * :class:`UserFacts`: :class:`~retrieval.explain.GraphFacts` as one shopper sees it (the shared facts
-  plus their pending overlay), for their search tiers and explanations.
+  plus their pending overlay), for their search tiers and explanations (a fact of the overlay is
+  stated by the shopper themself: "as you told me").
 * :class:`LikeBook`: "I like that" memories (candidate, caption text feature, liked images); a query
   with a similar caption for the same (or a near-identical) candidate lifts the liked images.
 """
@@ -81,6 +82,7 @@ class UserState:
     """Per-user shaping of results.
 
     Attributes:
+        user: the shopper's id (who stated the pending facts of ``added``).
         hidden: image nodes the shopper disliked (never shown to them again, with their products).
         penalised: disliked image nodes whose look lowers similar results (``dislike_penalty``).
         liked: image nodes liked in the per-user scope (similar results are lifted, ``user_like_boost``).
@@ -90,6 +92,7 @@ class UserState:
         phrases: normalised phrase -> attribute node, new attributes named in pending statements.
     """
 
+    user: str = ""
     hidden: set[int] = field(default_factory=set)
     penalised: list[int] = field(default_factory=list)
     liked: list[int] = field(default_factory=list)
@@ -147,6 +150,19 @@ class UserFacts:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)
+
+    @property
+    def viewer(self) -> str:
+        """The shopper whose view this is."""
+        return self.state.user
+
+    def stated_by(self, image: int, attr: int) -> str | None:
+        """Who stated ``image -> attr``: this shopper for their pending facts, else the shared facts' answer."""
+        if attr in self.state.added.get(image, {}):
+            return self.state.user
+        if attr in self.state.dropped.get(image, ()):
+            return None
+        return self.base.stated_by(image, attr)
 
     def attributes_of(self, image: int) -> dict[int, str]:
         """Attribute node -> relation of one image, as this shopper sees it."""

@@ -40,6 +40,10 @@ class Explanation:
         concepts: EI-tree concepts on the result's path that the candidate shares.
         edges: the graph edges behind the statements above (all exist in the graph).
         text: one or two sentences for a shopper.
+        stated: (attribute key, who) for each attribute above the result is credited with through a
+            ``has_user_attribute`` edge, i.e. a person's statement rather than the catalog (who: the
+            staff member, "a shopper, accepted by <staff>", or the viewing shopper for their own
+            pending statement).
     """
 
     shared: tuple[str, ...] = ()
@@ -49,6 +53,7 @@ class Explanation:
     concepts: tuple[str, ...] = ()
     edges: tuple[GraphEdge, ...] = ()
     text: str = ""
+    stated: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class Result:
 
 @dataclass(frozen=True)
 class InteractionReceipt:
-    """What an interaction recorded (returned by add_metadata / like / dislike)."""
+    """What an interaction recorded (returned by add_metadata / like / dislike; by undo: what it cancelled)."""
 
     interaction_id: int
     kind: str  # "metadata" | "like" | "dislike"
@@ -117,6 +122,12 @@ class EngineAPI(Protocol):
 
     def dislike(self, image_id: str, user: str) -> InteractionReceipt:
         """"not this one": hide it and lower similar ones for this user."""
+        ...
+
+    def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
+        """"undo that": cancel one of ``user``'s interactions (PermissionDeniedError for someone else's
+        unless ``user`` is trusted; InteractionError for an unknown or already undone id); the receipt
+        describes the interaction that was undone."""
         ...
 
     def describe(self, image_id: str) -> Result:

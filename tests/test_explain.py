@@ -137,3 +137,32 @@ def test_trained_engine_explanations_exist_in_the_graph(tiny_engine):
             assert_in_graph(g, ids, r.explanation)
             named += 1
     assert named > 0
+
+
+def test_attributes_from_statements_say_who_stated_them(hand):
+    from retrieval.overlay import UserState
+
+    info, _, _ = hand
+    facts = GraphFacts.from_graph(info.graph, info.ids, Taxonomy.load())  # edited below: not the shared one
+    ex = Explainer(facts)
+    pockets = _n(info, schema.ATTRIBUTE, "details:pockets")
+    skirt, jumpsuit = _n(info, schema.IMAGE, "navy-skirt"), _n(info, schema.IMAGE, "black-jumpsuit")
+    catalog = ex.explain(None, [pockets], _n(info, schema.IMAGE, "black-dress"))
+    assert catalog.stated == () and catalog.text.startswith("Has pockets as you asked")  # the catalog's: no credit
+    facts.add_image_attribute(skirt, pockets, schema.HAS_USER_ATTRIBUTE)
+    facts.record_statement(skirt, pockets, "staff-anna")
+    exp = ex.explain(None, [pockets], skirt)
+    assert exp.stated == (("details:pockets", "staff-anna"),)
+    assert exp.text.startswith("Has pockets (stated by staff-anna) as you asked")
+    d = ex.describe(skirt)
+    assert ("details:pockets", "staff-anna") in d.stated and "pockets (stated by staff-anna)" in d.text
+    # a shopper's own pending statement, in their view only
+    eve = UserState(user="eve")
+    eve.add_fact(jumpsuit, pockets, schema.HAS_USER_ATTRIBUTE)
+    mine = eve.explainer(facts).explain(None, [pockets], jumpsuit)
+    assert mine.stated == (("details:pockets", "eve"),) and mine.text.startswith("Has pockets (as you told me) as you asked")
+    assert "(stated by staff-anna)" in eve.explainer(facts).explain(None, [pockets], skirt).text
+    assert ex.explain(None, [pockets], jumpsuit).stated == ()  # everyone else: the jumpsuit lacks pockets
+    # a statement replaced later is no longer credited
+    facts.drop_image_attribute(skirt, pockets)
+    assert facts.stated_by(skirt, pockets) is None and Explainer(facts).describe(skirt).stated == ()
