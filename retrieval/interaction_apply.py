@@ -141,6 +141,9 @@ class ApplyRowsMixin(EditMixin):
         for old, rel in drop:
             remove.setdefault((schema.IMAGE, rel, schema.ATTRIBUTE), []).append((image, old))
         changed = self._apply_edit(edges={HAS_USER_ATTR: [(image, a) for a in add]}, remove=remove, reembed=reembed)
+        who = row.user if row.accepted_by is None else f"a shopper, accepted by {row.accepted_by}"
+        for a in add:
+            self.facts.record_statement(image, a, who)
         return changed, message
 
     def _apply_like(self, cand: int | None, text: str, liked: list[int], row: Interaction,

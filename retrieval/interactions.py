@@ -31,9 +31,13 @@ only then applied. Applying reads nothing but the row's payload and the current 
   ``penalised``): the image and its product are hidden from that shopper and similar images lowered
   for them (``dislike_penalty``); others see no change.
 
-Undo and accept are log rows: ``accept`` here applies the statement globally at once; an undo takes
-effect on the next load. :attr:`InteractionsMixin.last_interaction` times the last interaction's
-steps and :meth:`InteractionsMixin.full_reembed` times a full forward pass (for the benchmark).
+Undo and accept are log rows that act on the live engine at once: ``accept`` applies the statement
+globally (its author's overlay no longer holds it); ``undo`` (:mod:`retrieval.undo`) leaves the engine
+answering exactly as a fresh load replaying the log would, rebuilding only the shopper's state for a
+per-user row and the graph state for a global one. Statements credited in explanations name who made
+them (:meth:`~retrieval.explain.GraphFacts.stated_by`). :attr:`InteractionsMixin.last_interaction`
+times the last interaction's steps and :meth:`InteractionsMixin.full_reembed` times a full forward
+pass (for the benchmark).
 """
 
 from __future__ import annotations
@@ -50,12 +54,13 @@ from retrieval import interactions_log as ilog
 from retrieval import schema
 from retrieval.errors import InteractionError
 from retrieval.graph import attribute_name
-from retrieval.interaction_apply import ApplyRowsMixin, ms
+from retrieval.interaction_apply import ms
 from retrieval.interactions_log import Interaction, InteractionLog, LogConfig
 from retrieval.overlay import LikeBook, UserState
 from retrieval.results import InteractionReceipt
 from retrieval.statements import StatementReader, find_tagger
 from retrieval.taxonomy import normalise_text
+from retrieval.undo import UndoMixin
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,12 @@ class InteractionTiming:
     reembedded: int
 
 
-class InteractionsMixin(ApplyRowsMixin):
-    """``add_metadata`` / ``like`` / ``dislike`` on the Engine's graph, index, facts and users."""
+def _image_ids(payload: dict[str, Any]) -> tuple[str, ...]:
+    return (payload["image_id"],) if "image_id" in payload else tuple(payload["liked_ids"])
+
+
+class InteractionsMixin(UndoMixin):
+    """``add_metadata`` / ``like`` / ``dislike`` / ``undo`` on the Engine's graph, index, facts and users."""
 
     # -- state ---------------------------------------------------------------------------
     def _init_interactions(self, log_: InteractionLog | None) -> None:
@@ -93,7 +102,10 @@ class InteractionsMixin(ApplyRowsMixin):
         self.last_interaction: InteractionTiming | None = None
 
     def _user(self, user: str) -> UserState:
-        return self.users.setdefault(user, UserState())
+        state = self.users.get(user)
+        if state is None:
+            state = self.users[user] = UserState(user=user)
+        return state
 
     @property
     def interaction_log(self) -> InteractionLog:
@@ -212,9 +224,43 @@ class InteractionsMixin(ApplyRowsMixin):
             self.interaction_log.accept(interaction_id, staff_user)
             self.sync()
             row = self.interaction_log.get(interaction_id)
+            if not self._rebuild_user(row.user):  # the statement left the author's overlay, as on a replay
+                self._rebuild_all()
             p = row.payload
             return InteractionReceipt(row.id, row.kind, row.user, row.scope, (p["image_id"],),
                                       tuple(p.get("attributes", ())), message=f"accepted by {staff_user}")
+
+    def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
+        """"undo that": cancel an interaction; the engine then answers as a fresh load replaying the log.
+
+        ``user`` may undo their own interactions, a trusted sender anyone's. The receipt describes the
+        interaction undone (its id, kind, author, scope, photos and attributes).
+
+        Raises:
+            PermissionDeniedError: someone else's interaction and ``user`` is not trusted.
+            InteractionError: bad user, unknown id, a control row, or an interaction already undone.
+        """
+        t0 = time.perf_counter()
+        with self._lock:
+            user = self._check_user(user)
+            journal = self.interaction_log
+            row = journal.get(interaction_id)
+            t1 = time.perf_counter()
+            try:
+                journal.undo(row.id, user)
+            except sqlite3.Error as err:
+                raise InteractionError(f"The undo could not be saved ({err}); nothing was changed.",
+                                       fix=f"check that {journal.config.url} is writable and has space") from err
+            t2 = time.perf_counter()
+            rebuilt = self._forget(row)
+            t3 = time.perf_counter()
+            self.last_interaction = InteractionTiming("undo", ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3),
+                                                      len(self._emb) if rebuilt == "graph" else 0)
+            log.info("interaction %d (%s by %s) undone by %s: %s state rebuilt in %.1f ms", row.id, row.kind,
+                     row.user, user, rebuilt, ms(t2, t3))
+            p = row.payload
+            return InteractionReceipt(row.id, row.kind, row.user, row.scope, _image_ids(p),
+                                      tuple(p.get("attributes", ())), message=f"undone by {user}")
 
     def _record(self, kind: str, user: str, payload: dict[str, Any], scope: str, t0: float,
                 new: tuple[str, ...] = ()) -> InteractionReceipt:
@@ -234,8 +280,8 @@ class InteractionsMixin(ApplyRowsMixin):
         t3 = time.perf_counter()
         self.last_interaction = InteractionTiming(kind, ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3),
                                                   sum(len(v) for v in changed.values()))
-        ids = (payload["image_id"],) if "image_id" in payload else tuple(payload["liked_ids"])
-        return InteractionReceipt(rid, kind, user, scope, ids, tuple(payload.get("attributes", ())), new, message)
+        return InteractionReceipt(rid, kind, user, scope, _image_ids(payload), tuple(payload.get("attributes", ())),
+                                  new, message)
 
     # -- what queries read ---------------------------------------------------------------
     def _new_mentions(self, text: str, user: str | None) -> list[int]:

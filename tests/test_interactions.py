@@ -221,6 +221,12 @@ def test_untrusted_metadata_is_private_until_staff_accept_it(tiny_model, tmp_pat
     assert xid in {r.image_id for r in engine.search("linen dress", k=30, user="bob") if r.score >= 2.5}
     again = load(tiny_model, tmp_path)  # after a restart the accepted statement is global
     assert xid in {r.image_id for r in again.search("linen dress", k=30, user="bob") if r.score >= 2.5}
+    credit = ("material:linen", f"a shopper, accepted by {STAFF}")
+    for e, user in ((engine, "bob"), (engine, "eve"), (again, "eve")):  # eve's overlay no longer holds it
+        hit = {r.image_id: r for r in e.search("linen dress", k=30, user=user)}[xid].explanation
+        assert credit in hit.stated and "linen (stated by a shopper, accepted by staff)" in hit.text
+    assert ranking(engine.search("linen dress", k=30, user="eve")) == ranking(again.search("linen dress", k=30,
+                                                                                             user="eve"))
 
 
 def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
@@ -252,6 +258,116 @@ def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
     assert "pattern:striped" not in keys(third, plain)
     assert ranking(third.modify(q.source, q.text, k=20, user="ann")) == ranking(
         restarted.modify(q.source, q.text, k=20, user="ann"))
+
+
+def restart(model: Path, engine: Engine) -> Engine:
+    """A fresh load of the same model replaying the same log."""
+    return Engine.load(model, cfg=engine.cfg, log=InteractionLog(LogConfig(engine.cfg.log_url,
+                                                                           trusted_senders=(STAFF,))))
+
+
+def answers(engine: Engine, q, users=(None, "ann", "eve", "bob")) -> dict:
+    """Rankings of a few searches and modifications per shopper."""
+    out = {}
+    for user in users:
+        out[user, "modify"] = ranking(engine.modify(q.source, q.text, k=20, user=user))
+        out[user, "make it linen"] = ranking(engine.modify(q.source, "make it linen", k=20, user=user))
+        for text in ("linen dress", "black dress", "striped shirt"):
+            out[user, text] = ranking(engine.search(text, k=20, user=user))
+    return out
+
+
+def test_undoing_a_staff_statement_answers_as_a_fresh_load(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    x = image_with(engine, ("category:dress",), ("material:linen",), avoid=q.source)
+    xid = engine.items.image_ids[x]
+    engine.dislike(engine.items.image_ids[11], "ann")  # a row that stays
+    before, described = answers(engine, q), engine.describe(xid).explanation
+    lock, journal, kind = engine._lock, engine.interaction_log, engine.index.kind
+    stated = engine.add_metadata(xid, "that one is linen", STAFF)
+    hit = {r.image_id: r for r in engine.search("linen dress", k=40)}[xid].explanation
+    assert hit.stated == (("material:linen", STAFF),) and "linen (stated by staff)" in hit.text
+    assert "linen (stated by staff)" in engine.describe(xid).explanation.text
+    assert answers(engine, q) != before
+    receipt = engine.undo(stated.interaction_id, STAFF)
+    assert (receipt.interaction_id, receipt.kind, receipt.user, receipt.image_ids, receipt.attributes) == (
+        stated.interaction_id, "metadata", STAFF, (xid,), ("material:linen",))
+    assert engine.interaction_log.get(stated.interaction_id).undone_by is not None
+    assert "material:linen" not in keys(engine, x) and engine.describe(xid).explanation == described
+    assert answers(engine, q) == before
+    fresh = restart(tiny_model, engine)
+    assert answers(engine, q) == answers(fresh, q) and snapshot(engine)[:4] == snapshot(fresh)[:4]
+    assert engine._lock is lock and engine.interaction_log is journal and engine.index.kind == kind
+    assert engine.last_interaction.kind == "undo" and engine.last_interaction.reembedded == len(engine.items.image_ids)
+    engine.add_metadata(xid, "it is linen", STAFF)  # the rebuilt engine keeps learning, and a restart keeps it
+    again = restart(tiny_model, engine)
+    assert "material:linen" in keys(engine, x) and "material:linen" in keys(again, x)
+    assert ("material:linen", STAFF) in again.describe(xid).explanation.stated
+
+
+def test_undoing_a_pending_statement_or_a_personal_like_changes_only_that_shopper(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path, like_scope="user")
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    ids = engine.items.image_ids
+    x = image_with(engine, ("category:dress",), ("material:linen",), avoid=q.source)
+    xid = ids[x]
+    engine.dislike(ids[11], "eve")  # rows that stay
+    engine.add_metadata(ids[13], "that one is striped", "eve")
+    before, model, graph = answers(engine, q), engine.model, snapshot(engine)[:3]
+    pending = engine.add_metadata(xid, "that one is linen", "eve")
+    assert pending.scope == "pending"
+    hit = {r.image_id: r for r in engine.search("linen dress", k=40, user="eve")}[xid].explanation
+    assert ("material:linen", "eve") in hit.stated and "linen (as you told me)" in hit.text
+    changed = answers(engine, q)
+    assert changed["eve", "linen dress"] != before["eve", "linen dress"]
+    assert all(changed[k] == before[k] for k in before if k[0] != "eve")
+    engine.undo(pending.interaction_id, "eve")
+    assert engine.model is model and snapshot(engine)[:3] == graph and engine.last_interaction.reembedded == 0
+    assert answers(engine, q) == before == answers(restart(tiny_model, engine), q)
+    assert engine.users["eve"].hidden == {engine.node(ids[11])} and "pattern:striped" in keys(engine, 13, "eve")
+    liked = [r.image_id for r in engine.modify(q.source, q.text, k=40, user="eve")][12:13]
+    like = engine.like(q.source, q.text, liked, "eve")
+    assert answers(engine, q)["eve", "modify"] != before["eve", "modify"]
+    engine.undo(like.interaction_id, "eve")
+    assert engine.model is model and engine.users["eve"].liked == []
+    assert answers(engine, q) == before == answers(restart(tiny_model, engine), q)
+
+
+def test_undoing_a_like_in_the_shared_graph(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    first = [r.image_id for r in engine.modify(q.source, q.text, k=40)]
+    before, graph = answers(engine, q, (None, "ann")), snapshot(engine)[:3]
+    receipt = engine.like(q.source, q.text, [first[12], first[25]], "ann")
+    assert snapshot(engine)[:3] != graph and answers(engine, q, (None, "ann")) != before
+    engine.undo(receipt.interaction_id, "ann")
+    assert snapshot(engine)[:3] == graph and len(engine._likes) == 0
+    assert answers(engine, q, (None, "ann")) == before == answers(restart(tiny_model, engine), q, (None, "ann"))
+
+
+def test_undo_checks_who_asks_and_which_interaction(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    ids = engine.items.image_ids
+    mine = engine.dislike(ids[3], "ann")
+    theirs = engine.add_metadata(ids[5], "that one is linen", STAFF)
+    before = snapshot(engine)
+    ann = ranking(engine.search(engine.items.captions[3], k=20, user="ann"))
+    for error, call in [(PermissionDeniedError, lambda: engine.undo(mine.interaction_id, "bob")),
+                        (PermissionDeniedError, lambda: engine.undo(theirs.interaction_id, "ann")),
+                        (InteractionError, lambda: engine.undo(9999, "ann")),
+                        (InteractionError, lambda: engine.undo(mine.interaction_id, ""))]:
+        with pytest.raises(error, match="Fix:"):
+            call()
+    after = snapshot(engine)
+    assert after[:4] == before[:4] and after[5] == before[5]
+    np.testing.assert_array_equal(after[4], before[4])
+    assert ranking(engine.search(engine.items.captions[3], k=20, user="ann")) == ann
+    assert engine.interaction_log.get(mine.interaction_id).undone_by is None
+    engine.undo(mine.interaction_id, STAFF)  # a trusted sender may undo anyone's
+    assert "ann" not in engine.users
+    with pytest.raises(InteractionError, match="already undone"):
+        engine.undo(mine.interaction_id, "ann")
 
 
 def test_malformed_interactions_raise_typed_errors_and_change_nothing(tiny_model, tmp_path):
