@@ -1,4 +1,7 @@
-"""Actions that teach the engine: metadata statements, likes, dislikes; and starting over."""
+"""Actions that teach the engine: metadata statements, likes, dislikes; and starting over.
+
+Each teaching action remembers its receipt in the ``last_interaction`` slot, so "undo that"
+(:mod:`actions.undo`) can cancel it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from actions.choose import targets
 from actions.engine_provider import get_engine, get_taxonomy, settings
 from actions.references import resolve
 from actions.respond import guarded, list_slot, run_query, show_page, shown, user_text
+from actions.undo import remembered
 from retrieval.errors import InteractionError
 from retrieval.taxonomy import split_key
 
@@ -56,7 +60,7 @@ class ActionAddMetadata(Action):
             values = [split_key(a)[1] for a in receipt.attributes] or [receipt.message or text]
             response = "utter_metadata_pending" if receipt.scope == "pending" else "utter_metadata_recorded"
             dispatcher.utter_message(response=response, title=item["title"], attributes=" and ".join(values))
-            return []
+            return remembered(receipt)
 
         return guarded(dispatcher, step, self.name())
 
@@ -81,9 +85,9 @@ class ActionLike(Action):
             candidate = query.get("candidate") or None
             words = query.get("text") or tracker.get_slot("last_text") or ""
             ids = [it["image_id"] for it in liked]
-            get_engine().like(candidate, words, ids, tracker.sender_id)
+            receipt = get_engine().like(candidate, words, ids, tracker.sender_id)
             dispatcher.utter_message(response="utter_liked", titles=_quoted_titles(liked))
-            return []
+            return remembered(receipt)
 
         return guarded(dispatcher, step, self.name())
 
@@ -104,15 +108,16 @@ class ActionDislike(Action):
                 return []
             engine = get_engine()
             excluded = list_slot(tracker, "excluded")
+            events: list[EventType] = []
             for item in gone:
                 try:
-                    engine.dislike(item["image_id"], tracker.sender_id)
+                    events = remembered(engine.dislike(item["image_id"], tracker.sender_id))
                 except InteractionError as err:  # the engine cannot learn from it: still hide it in this chat
                     log.info("dislike not recorded by the engine (%s); excluded in the conversation only", err)
                 if item["image_id"] not in excluded:
                     excluded.append(item["image_id"])
                 dispatcher.utter_message(response="utter_disliked", title=item["title"])
-            events: list[EventType] = [SlotSet("excluded", excluded)]
+            events.append(SlotSet("excluded", excluded))
             if tracker.get_slot("selected") in {it["image_id"] for it in gone}:
                 events += [
                     SlotSet("selected", None),

@@ -139,12 +139,18 @@ ERROR_RESPONSES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def guarded(dispatcher: CollectingDispatcher, step: Callable[[], list[EventType]], action: str) -> list[EventType]:
-    """Run ``step``; an engine error becomes its friendly response instead of a crash or silence."""
+def guarded(
+    dispatcher: CollectingDispatcher,
+    step: Callable[[], list[EventType]],
+    action: str,
+    responses: tuple[tuple[type[BaseException], str], ...] = ERROR_RESPONSES,
+) -> list[EventType]:
+    """Run ``step``; an engine error becomes its friendly response (the first class of ``responses`` it
+    is an instance of) instead of a crash or silence."""
     try:
         return step()
     except Exception as err:  # every failure must still answer the shopper
-        for cls, response in ERROR_RESPONSES:
+        for cls, response in responses:
             if isinstance(err, cls):
                 log.warning("%s: %s", action, err)
                 detail = err.message if isinstance(err, TailorError) else str(err)

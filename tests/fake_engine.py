@@ -4,13 +4,15 @@ same typed errors) over a tiny catalog of Pillow-drawn images in ``tests/fixture
 The dialogue tests and the servers started with ``TAILOR_FAKE_ENGINE=1`` use it, so the conversation
 can be tested before (and independently of) a trained model. Ranking = taxonomy attributes shared
 with what was asked for; modifications merge with the EI tree's rules; interactions change the next
-answer (metadata adds attributes, dislikes hide, likes boost).
+answer (metadata adds attributes, dislikes hide, likes boost). Like the real engine, interactions are
+kept in a log and ``undo`` replays the remaining ones from the catalog, so an undone one is forgotten.
 
 Regenerate the fixture catalog: ``PYTHONPATH=. python tests/fake_engine.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import InteractionError, InvalidQueryError, UnknownItemError
+from retrieval.errors import InteractionError, InvalidQueryError, PermissionDeniedError, UnknownItemError
 from retrieval.results import Explanation, InteractionReceipt, Result
 from retrieval.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 
@@ -143,12 +145,16 @@ class _Item:
 class FakeEngine:
     """Deterministic stand-in for :class:`retrieval.engine.Engine` (see module docstring)."""
 
-    def __init__(self, items: list[_Item], taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, items: list[_Item], taxonomy: Taxonomy | None = None, trusted: tuple[str, ...] = ()) -> None:
         self.items = {it.image_id: it for it in items}
         self.taxonomy = taxonomy or Taxonomy.load()
+        self.trusted = tuple(trusted)
         self.hidden: dict[str, set[str]] = {}
         self.liked: dict[str, set[str]] = {}
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._catalog = {it.image_id: set(it.attrs) for it in items}
+        self._log: dict[int, InteractionReceipt] = {}  # every interaction, undone ones too
+        self._undone: set[int] = set()
         self._next_id = 1
         self._lock = threading.Lock()
 
@@ -265,14 +271,48 @@ class FakeEngine:
         cand = self._item(candidate_id) if candidate_id else None
         return self._explain(cand, text, self._item(result_id))
 
-    def _receipt(
+    def _record(
         self, kind: str, user: str, ids: tuple[str, ...], attrs: tuple[str, ...] = (), new: tuple[str, ...] = ()
     ) -> InteractionReceipt:
+        """Log then apply one validated interaction."""
         with self._lock:
             rid, self._next_id = self._next_id, self._next_id + 1
-        return InteractionReceipt(
-            rid, kind, user, "global" if kind == "metadata" else "user", ids, attrs, new, "recorded"
-        )
+            receipt = InteractionReceipt(
+                rid, kind, user, "global" if kind == "metadata" else "user", ids, attrs, new, "recorded"
+            )
+            self._log[rid] = receipt
+            self._apply(receipt)
+        return receipt
+
+    def _apply(self, receipt: InteractionReceipt) -> None:
+        if receipt.kind == "metadata":
+            item = self.items[receipt.image_ids[0]]
+            item.attrs, _ = self._target(item.attrs, " ".join(split_key(k)[1] for k in receipt.attributes))
+        elif receipt.kind == "like":
+            self.liked.setdefault(receipt.user, set()).update(receipt.image_ids)
+        else:
+            self.hidden.setdefault(receipt.user, set()).update(receipt.image_ids)
+
+    def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
+        """Forget an interaction: the catalog's attributes back, then every remaining interaction again."""
+        self.calls.append(("undo", (interaction_id, user)))
+        with self._lock:
+            if interaction_id not in self._log:
+                raise InteractionError(f"No interaction {interaction_id}.", fix="undo one you made")
+            if interaction_id in self._undone:
+                raise InteractionError(f"Interaction {interaction_id} was already undone.", fix="nothing to do")
+            receipt = self._log[interaction_id]
+            if user != receipt.user and user not in self.trusted:
+                raise PermissionDeniedError(f"{user!r} cannot undo {receipt.user!r}'s interaction.",
+                                            fix="ask its author or staff")
+            self._undone.add(interaction_id)
+            for image_id, attrs in self._catalog.items():
+                self.items[image_id].attrs = set(attrs)
+            self.hidden, self.liked = {}, {}
+            for rid, done in sorted(self._log.items()):
+                if rid not in self._undone:
+                    self._apply(done)
+        return dataclasses.replace(receipt, message=f"undone by {user}")
 
     def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
         """Add the attributes the statement names to the product (global in the fake)."""
@@ -283,10 +323,8 @@ class FakeEngine:
         keys = [m.key for m in self.taxonomy.find_mentions(statement) if m.group != CATEGORY]
         if not keys:
             raise InteractionError(f"I found no attribute in {statement!r}.", fix='name one, e.g. "that one is linen"')
-        merged, _ = self._target(item.attrs, " ".join(split_key(k)[1] for k in keys))
         new = tuple(k for k in keys if k not in item.attrs)
-        item.attrs = merged
-        return self._receipt("metadata", user, (image_id,), tuple(keys), new)
+        return self._record("metadata", user, (image_id,), tuple(keys), new)
 
     def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
         """Remember the liked images for this user (they rank higher afterwards)."""
@@ -295,15 +333,13 @@ class FakeEngine:
             raise InteractionError("No product was named.", fix='say e.g. "I like the first one"')
         for i in [*liked_ids, *([candidate_id] if candidate_id else [])]:
             self._item(i)
-        self.liked.setdefault(user, set()).update(liked_ids)
-        return self._receipt("like", user, tuple(liked_ids))
+        return self._record("like", user, tuple(liked_ids))
 
     def dislike(self, image_id: str, user: str) -> InteractionReceipt:
         """Hide the image from this user's results."""
         self.calls.append(("dislike", (image_id, user)))
         self._item(image_id)
-        self.hidden.setdefault(user, set()).add(image_id)
-        return self._receipt("dislike", user, (image_id,))
+        return self._record("dislike", user, (image_id,))
 
     def describe(self, image_id: str) -> Result:
         """The product behind an id, attributes as ``explanation.shared``."""

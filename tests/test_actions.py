@@ -13,6 +13,7 @@ from actions import engine_provider
 from actions.browse import ActionModify, ActionSearch, ActionShowMore
 from actions.choose import ActionExplain, ActionSelect
 from actions.feedback import ActionAddMetadata, ActionDislike, ActionLike, ActionStartOver
+from actions.undo import ActionUndo
 from retrieval.errors import ModelNotFoundError
 
 SLOTS = (
@@ -27,6 +28,7 @@ SLOTS = (
     "last_text",
     "search_text",
     "excluded",
+    "last_interaction",
 )
 
 
@@ -217,6 +219,57 @@ def test_dislike_excludes_and_refreshes(engine: FakeEngine) -> None:
     assert gone not in [r["image_id"] for r in chat.slots["results"]]
 
 
+def test_undo_forgets_the_last_statement_then_has_nothing_to_undo(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "dresses", "search")
+    second = chat.slots["results"][1]
+    before = [c["image_id"] for c in cards(chat.turn(ActionSearch(), "silk dress", "search"))]
+    chat.turn(ActionSearch(), "dresses", "search")
+    chat.turn(ActionAddMetadata(), "the second one is made of silk", "add_metadata")
+    stated = chat.slots["last_interaction"]
+    assert isinstance(stated, int) and cards(chat.turn(ActionSearch(), "silk dress", "search"))[0]["image_id"] == (
+        second["image_id"])
+    out = chat.turn(ActionUndo(), "no, undo it", "undo")
+    assert responses(out) == ["utter_undone_metadata"] and out[0]["titles"] == f'"{second["title"]}"'
+    assert out[0]["attributes"] == "silk" and ("undo", (stated, "shopper-1")) in engine.calls
+    assert chat.slots["last_interaction"] is None and "material:silk" not in engine.items[second["image_id"]].attrs
+    assert [c["image_id"] for c in cards(chat.turn(ActionSearch(), "silk dress", "search"))] == before
+    calls = len(engine.calls)
+    assert responses(chat.turn(ActionUndo(), "undo that", "undo")) == ["utter_nothing_to_undo"]
+    assert len(engine.calls) == calls  # nothing asked of the engine
+
+
+def test_undo_a_dislike_shows_the_product_again(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "black dress", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    gone = chat.slots["selected"]
+    title = chat.slots["selected_title"]
+    chat.turn(ActionDislike(), "not that one", "dislike")
+    assert chat.slots["excluded"] == [gone] and chat.slots["last_interaction"] is not None
+    out = chat.turn(ActionUndo(), "scratch that", "undo")
+    assert responses(out) == ["utter_undone_dislike"] and out[0]["titles"] == f'"{title}"'  # no longer on screen
+    assert chat.slots["excluded"] == [] and engine.hidden == {}
+    chat.turn(ActionSearch(), "black dress", "search")
+    assert gone in [r["image_id"] for r in chat.slots["results"]]
+
+
+def test_undo_a_like_and_errors_from_the_engine(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "dresses", "search")
+    chat.turn(ActionLike(), "I like the first and third", "like")
+    out = chat.turn(ActionUndo(), "forget what I said", "undo")
+    assert responses(out) == ["utter_undone_like"] and out[0]["titles"].count('"') == 4 and engine.liked == {}
+    other = engine.dislike(chat.slots["results"][0]["image_id"], "someone-else")
+    chat.slots["last_interaction"] = other.interaction_id  # not this shopper's
+    out = chat.turn(ActionUndo(), "undo that", "undo")
+    assert responses(out) == ["utter_undo_failed"] and "cannot undo" in out[0]["detail"]
+    assert engine.hidden == {"someone-else": {other.image_ids[0]}}  # nothing changed
+    engine.undo(other.interaction_id, "someone-else")
+    out = chat.turn(ActionUndo(), "undo that", "undo")
+    assert responses(out) == ["utter_undo_failed"] and "already undone" in out[0]["detail"]
+
+
 def test_start_over_clears_everything(engine: FakeEngine) -> None:
     chat = Chat()
     chat.turn(ActionSearch(), "dress", "search")
@@ -265,6 +318,7 @@ def test_missing_model_is_reported_not_crashed(monkeypatch: pytest.MonkeyPatch) 
 def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same actions on :class:`retrieval.engine.Engine` (a tiny trained model): the contract holds."""
     from retrieval.engine import Engine, EngineConfig
+    from retrieval.overlay import UserState
 
     monkeypatch.setenv("TAILOR_PUBLIC_URL", "http://shop.test")
     # a fresh engine (interactions edit it) whose log stays in memory, not in the shared model directory
@@ -290,5 +344,9 @@ def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.
         assert responses(out)[0] == "utter_disliked" and gone not in [c["image_id"] for c in cards(out)]
         out = chat.turn(ActionModify(), "longer", "modify")
         assert "black" in chat.slots["query"]["text"] and gone not in [c["image_id"] for c in cards(out)]
+        out = chat.turn(ActionUndo(), "undo that", "undo")
+        assert responses(out) == ["utter_undone_dislike"] and chat.slots["excluded"] == []
+        assert engine.node(gone) not in engine.users.get("real-shopper", UserState()).hidden
+        assert responses(chat.turn(ActionUndo(), "undo that", "undo")) == ["utter_nothing_to_undo"]
     finally:
         engine_provider.set_engine(None)
