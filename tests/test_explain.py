@@ -160,7 +160,8 @@ def test_attributes_from_statements_say_who_stated_them(hand):
     eve = UserState(user="eve")
     eve.add_fact(jumpsuit, pockets, schema.HAS_USER_ATTRIBUTE)
     mine = eve.explainer(facts).explain(None, [pockets], jumpsuit)
-    assert mine.stated == (("details:pockets", "eve"),) and mine.text.startswith("Has pockets (as you told me) as you asked")
+    assert mine.stated == (("details:pockets", "eve"),)
+    assert mine.text.startswith("Has pockets (as you told me) as you asked")
     assert "(stated by staff-anna)" in eve.explainer(facts).explain(None, [pockets], skirt).text
     assert ex.explain(None, [pockets], jumpsuit).stated == ()  # everyone else: the jumpsuit lacks pockets
     # a statement replaced later is no longer credited
