@@ -163,8 +163,9 @@ def start_rasa_server(
     cors: str = "*",
     host: str = "127.0.0.1",
     env: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Service:
-    """``rasa run`` with credentials.yml and an endpoints file pointing at ``action_url``."""
+    """``rasa run`` with credentials.yml and an endpoints file pointing at ``action_url`` (``wait``: until ready)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     endpoints = log_dir / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n')
@@ -175,8 +176,14 @@ def start_rasa_server(
     if enable_api:
         cmd.append("--enable-api")
     service = _start("rasa", cmd, f"http://127.0.0.1:{port}", log_dir, env)
-    wait_ready(service, "/webhooks/rest/", timeout=600)
+    if wait:
+        wait_rasa(service)
     return service
+
+
+def wait_rasa(service: Service) -> None:
+    """Until the Rasa server answers (loading its model takes ~45 s here)."""
+    wait_ready(service, "/webhooks/rest/", timeout=600)
 
 
 def start_web_server(
@@ -213,11 +220,13 @@ def demo(args: argparse.Namespace) -> int:
         images = str(REPO / "tests" / "fixtures" / "chat_catalog")
     services: list[Service] = []
     try:
+        # Rasa loads its model (~45 s) while the action server starts and loads the engine.
+        rasa = start_rasa_server(args.model, args.rasa_port, f"http://127.0.0.1:{args.action_port}", log_dir,
+                                 host=args.host, env=env, wait=False)
+        services.append(rasa)
         services.append(start_action_server(args.action_port, log_dir, env))
+        wait_rasa(rasa)
         rasa_url = os.environ.get("TAILOR_RASA_PUBLIC_URL", f"http://localhost:{args.rasa_port}")
-        services.append(
-            start_rasa_server(args.model, args.rasa_port, services[0].url, log_dir, host=args.host, env=env)
-        )
         services.append(start_web_server(args.web_port, images, rasa_url, log_dir, host=args.host, env=env))
         print(f"\n  tailor is ready: open {public}/ to chat  (logs in {log_dir}/, Ctrl-C stops)\n", flush=True)
         while all(s.proc.poll() is None for s in services):

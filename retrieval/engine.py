@@ -45,6 +45,7 @@ from retrieval.config import load_config
 from retrieval.errors import ConfigError, DatasetError, InvalidQueryError, UnknownItemError
 from retrieval.explain import Explainer, GraphFacts
 from retrieval.features.base import blas_controller, one_thread
+from retrieval.features.onnx_runtime import RUNTIMES as TEXT_RUNTIMES
 from retrieval.index import IndexConfig, VectorIndex
 from retrieval.interactions import LIKE_SCOPES, InteractionsMixin
 from retrieval.interactions_log import InteractionLog
@@ -55,6 +56,7 @@ from retrieval.results import Explanation, Result
 logger = logging.getLogger(__name__)
 
 ENGINE_CONFIG_FILE = "engine_config.json"
+QUERY_ENCODER_DIR = "query_encoder"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class EngineConfig:
         one_photo_per_product: show a product once (its best photo); excluding or picking a photo
             excludes its product's other photos too.
         explain: attach explanations to results.
+        text_runtime: "onnx" (the query words through an ONNX export of the text encoder, the same vector
+            ~3x faster; exported once into ``MODEL/query_encoder``) or "torch".
     """
 
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -119,11 +123,15 @@ class EngineConfig:
     tier_index_min: int = 5000
     one_photo_per_product: bool = True
     explain: bool = True
+    text_runtime: str = "onnx"
 
     def __post_init__(self) -> None:
         if self.like_scope not in LIKE_SCOPES:
             raise ConfigError(f"EngineConfig.like_scope {self.like_scope!r} is unknown.",
                               fix=f"use one of {', '.join(LIKE_SCOPES)}")
+        if self.text_runtime not in TEXT_RUNTIMES:
+            raise ConfigError(f"EngineConfig.text_runtime {self.text_runtime!r} is unknown.",
+                              fix=f"use one of {', '.join(TEXT_RUNTIMES)}")
         if isinstance(self.trusted, str):
             raise ConfigError("EngineConfig.trusted must be a list of sender ids.", fix='write ["staff-anna"]')
         object.__setattr__(self, "trusted", tuple(self.trusted))
@@ -182,6 +190,7 @@ class Engine(InteractionsMixin, RankingMixin):
         self.users: dict[str, UserState] = {}
         self._lock = threading.RLock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_encoder = None
         self._node_of = {name: i for i, name in enumerate(items.image_ids)}
         self._emb = np.asarray(model.image_embeddings() if embeddings is None else embeddings, dtype=np.float32)
         self._attr_feats: np.ndarray | None = None
@@ -295,17 +304,30 @@ class Engine(InteractionsMixin, RankingMixin):
             text = text.lower()
         feat = self._text_cache.get(text)
         if feat is None:
-            from retrieval.features import get_text_encoder
             from retrieval.features.base import torch_threads
 
             with torch_threads(1):
-                feat = get_text_encoder(self.model.cfg.features).encode([text])[0]
+                feat = self.query_encoder.encode_one(text)
             self._text_cache[text] = feat
             if len(self._text_cache) > self.cfg.text_cache_size:
                 self._text_cache.popitem(last=False)
         else:
             self._text_cache.move_to_end(text)
         return feat
+
+    @property
+    def query_encoder(self):
+        """The online text encoder (:mod:`retrieval.features.onnx_text`), made on first use."""
+        if self._query_encoder is None:
+            from retrieval.features import get_text_encoder
+            from retrieval.features.base import torch_threads
+            from retrieval.features.onnx_text import query_encoder
+
+            with torch_threads(1):
+                self._query_encoder = query_encoder(get_text_encoder(self.model.cfg.features),
+                                                    Path(self.model.model_dir) / QUERY_ENCODER_DIR,
+                                                    self.cfg.text_runtime)
+        return self._query_encoder
 
     def clear_text_cache(self) -> None:
         """Forget cached text features (benchmarks time cold queries with it)."""

