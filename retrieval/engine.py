@@ -346,12 +346,14 @@ class Engine(InteractionsMixin, RankingMixin):
         return self.model.compose(candidate, cap)
 
     # -- results -------------------------------------------------------------------------
-    def _result(self, node: int, score: float, candidate: int | None, mentioned: list[int],
-                explainer: Explainer | None = None) -> Result:
+    def _results(self, nodes, scores, candidate: int | None, mentioned: list[int],
+                 explainer: Explainer | None = None) -> list[Result]:
         it = self.items
-        exp = (explainer or self.explainer).explain(candidate, mentioned, node) if self.cfg.explain else Explanation()
-        return Result(it.image_ids[node], it.product_ids[node], float(score), it.captions[node], it.categories[node],
-                      it.paths[node], exp)
+        nodes = [int(n) for n in nodes]
+        exps = ((explainer or self.explainer).explain_many(candidate, mentioned, nodes) if self.cfg.explain
+                else [Explanation()] * len(nodes))
+        return [Result(it.image_ids[n], it.product_ids[n], float(s), it.captions[n], it.categories[n], it.paths[n], e)
+                for n, s, e in zip(nodes, scores, exps, strict=True)]
 
     # -- EngineAPI -----------------------------------------------------------------------
     def modify(self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *,
@@ -366,7 +368,7 @@ class Engine(InteractionsMixin, RankingMixin):
             boost = self._boosts(cand, text, asked, user)
             scores, ids = self._knn(q, k, self._skip(exclude, user, cand), user, boost=boost)
             explainer = self._explainer_for(user)
-            return [self._result(n, s, cand, asked, explainer) for s, n in zip(scores, ids, strict=True)]
+            return self._results(ids, scores, cand, asked, explainer)
 
     def search(self, text: str, k: int = 10, filters: dict[str, Any] | None = None, *, user: str | None = None,
                exclude: tuple[str, ...] = ()) -> list[Result]:
@@ -388,7 +390,7 @@ class Engine(InteractionsMixin, RankingMixin):
             scores, ids = self._text_search(text, asked, k, self._skip(exclude, user), allowed, user, boost,
                                             self._facts_for(user))
             explainer = self._explainer_for(user)
-            return [self._result(n, s, None, asked, explainer) for s, n in zip(scores, ids, strict=True)]
+            return self._results(ids, scores, None, asked, explainer)
 
     def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
         """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search)."""

@@ -25,6 +25,7 @@ mentions:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from retrieval import schema
 from retrieval.graph_facts import (  # noqa: F401 - GraphFacts and Csr re-exported for callers
@@ -73,6 +74,19 @@ def plural(word: str) -> str:
     if word.endswith("y") and word[-2:-1] not in "aeiou":
         return word[:-1] + "ies"
     return word if word.endswith("s") else word + "s"
+
+
+@dataclass(frozen=True)
+class _Query:
+    """The candidate's side of one query's explanations (see :meth:`Explainer.explain_many`)."""
+
+    candidate: int | None
+    cand: dict[int, str]
+    cand_concepts: dict[int, int]
+    wanted: list[int]
+    wanted_set: set[int]
+    groups: set[str]
+    captions: dict[tuple[int, ...], tuple[int, int] | None]
 
 
 class Explainer:
@@ -147,13 +161,23 @@ class Explainer:
 
     def explain(self, candidate: int | None, mentioned: Sequence[int], result: int) -> Explanation:
         """Explain ``result`` for a query (``candidate`` None: a first search from words only)."""
+        return self.explain_many(candidate, mentioned, [result])[0]
+
+    def explain_many(self, candidate: int | None, mentioned: Sequence[int],
+                     results: Iterable[int]) -> list[Explanation]:
+        """Explain several results of one query: the candidate's side is worked out once."""
         self._trim_caches()
         f = self.facts
-        res = f.attributes_of(result)
         cand = f.attributes_of(candidate) if candidate is not None else {}
         wanted = list(dict.fromkeys(int(a) for a in mentioned))
-        wanted_set = set(wanted)
-        changed_groups = {f.group(a) for a in wanted if f.is_exclusive(a)}
+        ctx = _Query(candidate, cand, self._concepts(cand) if candidate is not None else {}, wanted, set(wanted),
+                     {f.group(a) for a in wanted if f.is_exclusive(a)}, {})
+        return [self._explain(ctx, int(r)) for r in results]
+
+    def _explain(self, q: _Query, result: int) -> Explanation:
+        f = self.facts
+        candidate, cand, wanted, wanted_set, changed_groups = q.candidate, q.cand, q.wanted, q.wanted_set, q.groups
+        res = f.attributes_of(result)
         edges: list[GraphEdge] = []
         matched = [a for a in wanted if a in res]
         missing = [a for a in wanted if a not in res]
@@ -175,7 +199,7 @@ class Explainer:
                 edges += self._is_a_path(old, group_concept[0]) + self._is_a_path(new, group_concept[0])
         res_concepts = self._concepts(res)
         if candidate is not None:
-            cand_concepts = self._concepts(cand)
+            cand_concepts = q.cand_concepts
             concept_ids = [c for c in res_concepts if c in cand_concepts]
             for c in concept_ids:
                 for side, attrs, via in ((candidate, cand, cand_concepts[c]), (result, res, res_concepts[c])):
@@ -185,7 +209,10 @@ class Explainer:
             for c in concept_ids:
                 via = res_concepts[c]
                 edges += [self._has(result, via, res[via]), *self._is_a_path(via, c)]
-        caption = self._caption_evidence(candidate, [n for _, n in replaced] or matched)
+        asked = tuple(n for _, n in replaced) or tuple(matched)
+        if asked not in q.captions:
+            q.captions[asked] = self._caption_evidence(candidate, asked)
+        caption = q.captions[asked]
         if caption is not None:
             cap, attr = caption
             edges += [self._edge(schema.CAPTION, cap, schema.MODIFIES, schema.IMAGE, candidate),
