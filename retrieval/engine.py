@@ -52,6 +52,7 @@ from retrieval.interactions_log import InteractionLog
 from retrieval.overlay import UserState
 from retrieval.ranking import RankingMixin, unwanted_keys
 from retrieval.results import Explanation, Result
+from retrieval.wording import Lexicon
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class EngineConfig:
         one_photo_per_product: show a product once (its best photo); excluding or picking a photo
             excludes its product's other photos too.
         explain: attach explanations to results.
+        require_known_word: refuse (InvalidQueryError) words with no known word at all ("asdkjh qwe",
+            :mod:`retrieval.wording`) instead of answering noise with arbitrary products.
         text_runtime: "onnx" (the query words through an ONNX export of the text encoder, the same vector
             ~3x faster; exported once into ``MODEL/query_encoder``) or "torch".
     """
@@ -124,6 +127,7 @@ class EngineConfig:
     one_photo_per_product: bool = True
     explain: bool = True
     text_runtime: str = "onnx"
+    require_known_word: bool = True
 
     def __post_init__(self) -> None:
         if self.like_scope not in LIKE_SCOPES:
@@ -191,6 +195,7 @@ class Engine(InteractionsMixin, RankingMixin):
         self._lock = threading.RLock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_encoder = None
+        self._lexicon: Lexicon | None = None
         self._node_of = {name: i for i, name in enumerate(items.image_ids)}
         self._emb = np.asarray(model.image_embeddings() if embeddings is None else embeddings, dtype=np.float32)
         self._attr_feats: np.ndarray | None = None
@@ -266,7 +271,23 @@ class Engine(InteractionsMixin, RankingMixin):
         if len(text) > self.cfg.max_text_chars:
             raise InvalidQueryError(f"The query text has {len(text)} characters; the limit is "
                                     f"{self.cfg.max_text_chars}.", fix="shorten it to a sentence or two")
+        if self.cfg.require_known_word and not self.lexicon.known(text):
+            raise InvalidQueryError(f"I don't recognise any word in {text.strip()[:60]!r}.",
+                                    fix='describe the product in words, e.g. "a red summer dress" or "make it black"')
         return text.strip()
+
+    @property
+    def lexicon(self) -> Lexicon:
+        """Known words of queries (:mod:`retrieval.wording`), read on first use."""
+        if self._lexicon is None:
+            from retrieval.features.text import text_model_path
+
+            try:
+                path = text_model_path(self.model.cfg.features.text_encoder)
+            except ConfigError:
+                path = None
+            self._lexicon = Lexicon.for_model(path, self.taxonomy)
+        return self._lexicon
 
     def _check_k(self, k: Any) -> int:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):

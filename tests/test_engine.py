@@ -292,3 +292,20 @@ def test_text_features_are_cached_by_normalised_text(tiny_engine):
     assert a is b and len(tiny_engine._text_cache) == 1
     np.testing.assert_allclose(a, get_text_encoder(tiny_engine.model.cfg.features).encode(["Make it BLACK please"])[0],
                                atol=1e-6)
+
+
+def test_keyboard_noise_is_refused_but_typos_next_to_words_are_answered(tiny_engine):
+    q = _query(tiny_engine)
+    for noise in ("asdkjh qwe", "sdfsdf", "zzz !!"):
+        with pytest.raises(InvalidQueryError, match="recognise any word") as err:
+            tiny_engine.search(noise)
+        assert "e.g." in err.value.fix
+        with pytest.raises(InvalidQueryError, match="recognise any word"):
+            tiny_engine.modify(q.source, noise)
+    assert tiny_engine.modify(q.source, "make it blck", k=3)  # "make", "it" are words: a typo is still a query
+    assert tiny_engine.search("a-line v-neck", k=3) and tiny_engine.search("2 pieces", k=3)
+    import dataclasses
+
+    lenient = Engine(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index,
+                     dataclasses.replace(tiny_engine.cfg, require_known_word=False))
+    assert len(lenient.search("asdkjh qwe", k=3)) == 3
