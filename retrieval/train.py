@@ -131,6 +131,74 @@ def fit(
         return _fit(g, feats, train_caps, train, val, val_pool, cfg, progress=progress, desc=desc)
 
 
+def _step(out: Fitted, opt, g, feats, train_caps, train: QuerySet, idx: torch.Tensor, own: torch.Tensor,
+          gen: torch.Generator, cfg: TrainConfig) -> float:
+    """One optimiser step on the training queries ``idx`` (a full-graph forward); returns the loss."""
+    rgcn, head, norm = out.rgcn, out.head, out.norm
+    states = rgcn(g, feats, all_layers=True)
+    img, cap = rgcn.readout(states, schema.IMAGE), states[-1][schema.CAPTION]
+    src, tgt, txt = img[train.candidates[idx]], img[train.targets[idx]], cap[train_caps[idx]]
+    q = head(src, txt)
+    negs = img[torch.randint(g.num_nodes(schema.IMAGE), (len(idx), cfg.negatives), generator=gen)]
+    hard = own[idx]
+    mask = (hard >= 0) & (hard != train.targets[idx][:, None])
+    link = link_prediction_loss(q, tgt, negs, norm, hard=img[hard.clamp(min=0)], hard_mask=mask,
+                                batch_ids=train.targets[idx] if cfg.inbatch_negatives else None)
+    comp = batch_classification_loss(q, tgt, norm) + compositional_loss(
+        head, src, txt, tgt, norm, rot_weight=cfg.rot_weight, rec_weight=cfg.rec_weight)
+    loss = link + cfg.compose_weight * comp
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.item())
+
+
+def tune_interaction_relations(out: Fitted, g, feats, train_caps, train: QuerySet, cfg: TrainConfig, *,
+                               progress: bool = True) -> list[dict]:
+    """A.3 without touching the catalog's relations: on the warm-up graph ``g``, ``cfg.warmup_epochs``
+    epochs that update ONLY the interaction relations' basis coefficients (every other weight frozen),
+    so a graph without interaction edges embeds exactly as the fitted model did. Returns the epochs' log.
+    """
+    params = [p for p in (*out.rgcn.parameters(), *out.head.parameters(), *out.norm.parameters())]
+    was = [p.requires_grad for p in params]
+    coeffs, hooks = [], []
+    for lay in out.rgcn.layers:
+        rows = torch.zeros_like(lay.basis.coeff)
+        for e in schema.RESERVED_RELATIONS:
+            for r in (e, schema.reverse(e)):
+                if r in lay.rel_index:
+                    rows[lay.rel_index[r]] = 1.0
+        coeffs.append(lay.basis.coeff)
+        hooks.append(lay.basis.coeff.register_hook(lambda grad, rows=rows: grad * rows))
+    for p in params:
+        p.requires_grad_(False)
+    for c in coeffs:
+        c.requires_grad_(True)
+    opt = torch.optim.Adam(coeffs, lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    own = own_product_negatives(g, train.candidates, cfg.hard_negatives)
+    steps = max(1, -(-len(train) // cfg.batch_size))
+    logs = []
+    start = time.perf_counter()
+    try:
+        out.rgcn.train()
+        out.head.eval()
+        for epoch in tqdm(range(1, cfg.warmup_epochs + 1), desc="tune interaction relations", unit="epoch",
+                          disable=not progress, leave=False):
+            order = torch.randperm(len(train), generator=gen)
+            total = sum(_step(out, opt, g, feats, train_caps, train, order[s * cfg.batch_size:(s + 1) * cfg.batch_size],
+                              own, gen, cfg) for s in range(steps))
+            logs.append({"epoch": epoch, "loss": total / steps, "seconds": round(time.perf_counter() - start, 2)})
+    finally:
+        for h in hooks:
+            h.remove()
+        for p, r in zip(params, was, strict=True):
+            p.requires_grad_(r)
+        out.rgcn.eval()
+        out.head.eval()
+    return logs
+
+
 def _fit(g, feats, train_caps, train: QuerySet, val: QuerySet, val_pool, cfg: TrainConfig, *, progress: bool,
          desc: str) -> Fitted:
     seed_everything(cfg.seed)
@@ -141,7 +209,6 @@ def _fit(g, feats, train_caps, train: QuerySet, val: QuerySet, val_pool, cfg: Tr
     norm = ScaledNorm(cfg.scale)
     params = [*rgcn.parameters(), *head.parameters(), *norm.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n_img = g.num_nodes(schema.IMAGE)
     gen = torch.Generator().manual_seed(cfg.seed)
     out = Fitted(rgcn, head, norm)
     own = own_product_negatives(g, train.candidates, cfg.hard_negatives)
@@ -157,22 +224,7 @@ def _fit(g, feats, train_caps, train: QuerySet, val: QuerySet, val_pool, cfg: Tr
         total = 0.0
         for s in range(steps):
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            states = rgcn(g, feats, all_layers=True)
-            img, cap = rgcn.readout(states, schema.IMAGE), states[-1][schema.CAPTION]
-            src, tgt, txt = img[train.candidates[idx]], img[train.targets[idx]], cap[train_caps[idx]]
-            q = head(src, txt)
-            negs = img[torch.randint(n_img, (len(idx), cfg.negatives), generator=gen)]
-            hard = own[idx]
-            mask = (hard >= 0) & (hard != train.targets[idx][:, None])
-            link = link_prediction_loss(q, tgt, negs, norm, hard=img[hard.clamp(min=0)], hard_mask=mask,
-                                        batch_ids=train.targets[idx] if cfg.inbatch_negatives else None)
-            comp = batch_classification_loss(q, tgt, norm) + compositional_loss(
-                head, src, txt, tgt, norm, rot_weight=cfg.rot_weight, rec_weight=cfg.rec_weight)
-            loss = link + cfg.compose_weight * comp
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item()
+            total += _step(out, opt, g, feats, train_caps, train, idx, own, gen, cfg)
         val_r10 = validate(rgcn, head, g, feats, val, val_pool)
         out.log.append({"epoch": epoch, "loss": total / steps, "val_R@10": val_r10,
                         "seconds": round(time.perf_counter() - start, 2)})
@@ -221,13 +273,21 @@ def fit_setup(setup, cfg: TrainConfig, *, progress: bool = True, desc: str = "tr
         The fitted model and ``{"warmup": summary}`` (empty without warm-up) for ``metrics.json``.
     """
     g, extra = setup.info.graph, {}
+    warm = None
     if cfg.interaction_warmup:
         from retrieval.sim_edits import warmup_graph
 
-        g, extra["warmup"] = warmup_graph(setup, cfg)
+        warm, extra["warmup"] = warmup_graph(setup, cfg)
+        if cfg.warmup_mode == "joint":
+            g = warm
     feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
     fitted = fit(g, feats, setup.train_caption_nodes, setup.train_set, setup.val_set, setup.val_pool, cfg,
                  progress=progress, desc=desc)
+    if warm is not None and cfg.warmup_mode == "relations":
+        with torch_threads():
+            extra["warmup"]["tune"] = tune_interaction_relations(
+                fitted, warm, {nt: warm.nodes[nt].data["feat"] for nt in warm.ntypes}, setup.train_caption_nodes,
+                setup.train_set, cfg, progress=progress)
     return fitted, extra
 
 

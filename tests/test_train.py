@@ -102,3 +102,43 @@ def test_save_load_gives_identical_rankings(trained):
     # the batched path used by evaluation agrees with the single-query path
     batched = a.embed_queries(feat[None], [cand], [a.mentions(q.text)])[0]
     np.testing.assert_allclose(batched, qa, atol=1e-5)
+
+
+def test_relations_warmup_trains_only_the_interaction_relations(demo, tmp_path):
+    import dataclasses
+
+    import torch
+
+    from retrieval import schema
+    from retrieval.prepare import build_setup
+    from retrieval.sim_edits import warmup_graph
+    from retrieval.train import fit, tune_interaction_relations
+
+    cfg = small_config(epochs=3, warmup_epochs=2)
+    setup = build_setup(demo, cfg, cache_dir=tmp_path / "cache", progress=False)
+    g = setup.info.graph
+    feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
+    fitted = fit(g, feats, setup.train_caption_nodes, setup.train_set, setup.val_set, setup.val_pool, cfg,
+                 progress=False)
+    before = {k: v.clone() for k, v in fitted.rgcn.state_dict().items()}
+    with torch.no_grad():
+        emb = fitted.rgcn.readout(fitted.rgcn(g, feats, all_layers=True), schema.IMAGE)
+    warm, summary = warmup_graph(setup, cfg)
+    assert summary["metadata_edges"] > 0 and summary["like_edges"] > 0
+    logs = tune_interaction_relations(fitted, warm, {nt: warm.nodes[nt].data["feat"] for nt in warm.ntypes},
+                                      setup.train_caption_nodes, setup.train_set, cfg, progress=False)
+    assert len(logs) == 2 and all(np.isfinite(x["loss"]) for x in logs)
+    after = fitted.rgcn.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith("basis.coeff") for k in changed)
+    lay = fitted.rgcn.layers[0]
+    rows = {lay.rel_index[r] for e in schema.RESERVED_RELATIONS for r in (e, schema.reverse(e)) if r in lay.rel_index}
+    key = next(k for k in changed if k.startswith("layers.0."))
+    moved = {int(i) for i in torch.nonzero((before[key] != after[key]).any(1)).flatten()}
+    assert moved and moved <= rows  # only interaction relations' coefficients moved
+    with torch.no_grad():  # the catalog graph (no interaction edges) embeds exactly as before
+        again = fitted.rgcn.readout(fitted.rgcn(g, feats, all_layers=True), schema.IMAGE)
+    assert torch.equal(emb, again)
+    assert all(p.requires_grad for p in fitted.rgcn.parameters())  # restored for whoever trains next
+    with pytest.raises(Exception, match="warmup_mode"):
+        dataclasses.replace(cfg, warmup_mode="sometimes")
