@@ -209,3 +209,20 @@ def test_image_runtime_torch_and_a_failed_export_keep_torch_values(tmp_path, cfg
     np.testing.assert_array_equal(got, ref)
     with pytest.raises(ConfigError, match="runtime"):
         FeatureConfig(runtime="tensorrt")
+
+
+def test_onnx_query_encoder_takes_the_spare_core_only_when_idle(tmp_path, text_encoder, monkeypatch):
+    import os
+
+    from retrieval.features.onnx_text import OnnxQueryEncoder, query_encoder
+
+    fast = query_encoder(text_encoder, tmp_path / "q")
+    assert isinstance(fast, OnnxQueryEncoder)
+    ref = text_encoder.encode(["make it navy with a v-neck"])[0]
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    fast._spare_core = True
+    for load, threads in ((0.2, 2), (1.7, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert fast._threads() == threads
+        assert np.abs(fast.encode_one("make it navy with a v-neck") - ref).max() < 1e-5
+    assert set(fast._sessions) == {1, 2}
