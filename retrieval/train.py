@@ -174,7 +174,7 @@ def tune_interaction_relations(out: Fitted, g, feats, train_caps, train: QuerySe
         p.requires_grad_(False)
     for c in coeffs:
         c.requires_grad_(True)
-    opt = torch.optim.Adam(coeffs, lr=cfg.lr)
+    opt = torch.optim.Adam(coeffs, lr=cfg.warmup_lr)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     own = own_product_negatives(g, train.candidates, cfg.hard_negatives)
     steps = max(1, -(-len(train) // cfg.batch_size))
