@@ -50,14 +50,13 @@ from retrieval.index import IndexConfig, VectorIndex
 from retrieval.interactions import LIKE_SCOPES, InteractionsMixin
 from retrieval.interactions_log import InteractionLog
 from retrieval.overlay import UserState
+from retrieval.query_text import QueryTextMixin
 from retrieval.ranking import RankingMixin, unwanted_keys
 from retrieval.results import Explanation, Result
-from retrieval.wording import Lexicon
 
 logger = logging.getLogger(__name__)
 
 ENGINE_CONFIG_FILE = "engine_config.json"
-QUERY_ENCODER_DIR = "query_encoder"
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,7 @@ class Items:
                    [r.category for r in recs], [r.path for r in recs])
 
 
-class Engine(InteractionsMixin, RankingMixin):
+class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
     """Graph retrieval behind :class:`retrieval.results.EngineAPI`.
 
     Args:
@@ -195,7 +194,7 @@ class Engine(InteractionsMixin, RankingMixin):
         self._lock = threading.RLock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_encoder = None
-        self._lexicon: Lexicon | None = None
+        self._lexicon = None
         self._node_of = {name: i for i, name in enumerate(items.image_ids)}
         self._emb = np.asarray(model.image_embeddings() if embeddings is None else embeddings, dtype=np.float32)
         self._attr_feats: np.ndarray | None = None
@@ -276,19 +275,6 @@ class Engine(InteractionsMixin, RankingMixin):
                                     fix='describe the product in words, e.g. "a red summer dress" or "make it black"')
         return text.strip()
 
-    @property
-    def lexicon(self) -> Lexicon:
-        """Known words of queries (:mod:`retrieval.wording`), read on first use."""
-        if self._lexicon is None:
-            from retrieval.features.text import text_model_path
-
-            try:
-                path = text_model_path(self.model.cfg.features.text_encoder)
-            except ConfigError:
-                path = None
-            self._lexicon = Lexicon.for_model(path, self.taxonomy)
-        return self._lexicon
-
     def _check_k(self, k: Any) -> int:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise InvalidQueryError(f"k must be a whole number of results, got {k!r}.", fix="pass k >= 1, e.g. 10")
@@ -315,44 +301,6 @@ class Engine(InteractionsMixin, RankingMixin):
         """The mentioned attribute nodes the words ask for (not those they drop: "instead of red")."""
         drop = unwanted_keys(text, self.taxonomy)
         return [a for a in mentioned if self.facts.attr_keys[a] not in drop] if drop else mentioned
-
-    # -- features ------------------------------------------------------------------------
-    def text_feature(self, text: str) -> np.ndarray:
-        """Text feature of ``text`` with the model's encoder, LRU-cached by space-collapsed text (lower-cased
-        for the bundled MiniLM, whose uncased tokenizer gives the same feature)."""
-        text = " ".join(text.split())
-        if self._uncased:
-            text = text.lower()
-        feat = self._text_cache.get(text)
-        if feat is None:
-            from retrieval.features.base import torch_threads
-
-            with torch_threads(1):
-                feat = self.query_encoder.encode_one(text)
-            self._text_cache[text] = feat
-            if len(self._text_cache) > self.cfg.text_cache_size:
-                self._text_cache.popitem(last=False)
-        else:
-            self._text_cache.move_to_end(text)
-        return feat
-
-    @property
-    def query_encoder(self):
-        """The online text encoder (:mod:`retrieval.features.onnx_text`), made on first use."""
-        if self._query_encoder is None:
-            from retrieval.features import get_text_encoder
-            from retrieval.features.base import torch_threads
-            from retrieval.features.onnx_text import query_encoder
-
-            with torch_threads(1):
-                self._query_encoder = query_encoder(get_text_encoder(self.model.cfg.features),
-                                                    Path(self.model.model_dir) / QUERY_ENCODER_DIR,
-                                                    self.cfg.text_runtime)
-        return self._query_encoder
-
-    def clear_text_cache(self) -> None:
-        """Forget cached text features (benchmarks time cold queries with it)."""
-        self._text_cache.clear()
 
     def mentions(self, text: str, user: str | None = None) -> list[int]:
         """Attribute nodes the words mention (the rule the graph was built with, plus attributes that
