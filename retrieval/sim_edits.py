@@ -26,7 +26,7 @@ import torch
 from retrieval import schema
 from retrieval.catalog import TRAIN, Catalog
 from retrieval.graph import caption_attribute_keys
-from retrieval.taxonomy import CATEGORY, attribute_key, split_key
+from retrieval.taxonomy import CATEGORY, attribute_key
 
 if TYPE_CHECKING:
     from retrieval.prepare import Setup
@@ -159,12 +159,7 @@ def warmup_graph(setup: Setup, cfg: TrainConfig):
     cat, g, ids = setup.catalog, setup.info.graph, setup.info.ids
     truth = true_attributes(cat)
     attr_index = ids.index(schema.ATTRIBUTE)
-    ranking = attribute_ranking(truth)
-    if not cfg.warmup_visible:  # the evaluated top 15 stay out either way
-        groups = setup.taxonomy.groups
-        ranking = ranking[:METADATA_TOP[-1]] + [k for k in ranking[METADATA_TOP[-1]:] if split_key(k)[0] in groups
-                                                 and not groups[split_key(k)[0]].visible]
-    keys = warmup_keys(ranking, attr_index, skip=METADATA_TOP[-1], n=cfg.warmup_attributes)
+    keys = warmup_keys(attribute_ranking(truth), attr_index, skip=METADATA_TOP[-1], n=cfg.warmup_attributes)
     image_index = ids.index(schema.IMAGE)
     held = {image_index[x] for i in setup.val_q for x in (cat.queries[i].source, cat.queries[i].target)
             if x in image_index}

@@ -159,7 +159,7 @@ def tune_interaction_relations(out: Fitted, g, feats, train_caps, train: QuerySe
     epochs that update ONLY the interaction relations' basis coefficients (every other weight frozen),
     so a graph without interaction edges embeds exactly as the fitted model did. Returns the epochs' log.
     """
-    params = [p for p in (*out.rgcn.parameters(), *out.head.parameters(), *out.norm.parameters())]
+    params = [*out.rgcn.parameters(), *out.head.parameters(), *out.norm.parameters()]
     was = [p.requires_grad for p in params]
     coeffs, hooks = [], []
     for lay in out.rgcn.layers:

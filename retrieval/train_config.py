@@ -67,8 +67,6 @@ class TrainConfig:
             evaluated ones (:func:`retrieval.sim_edits.warmup_graph`), so the reserved interaction relations
             get learned weights and later interactions need no training. The saved graph has no warm-up edges.
         warmup_attributes: attributes (the most frequent after the top 15) stated for training images.
-        warmup_visible: the warm-up may state attributes a photo shows (pattern, colour...), not only those
-            it cannot (material, fit: what shoppers mostly tell).
         warmup_likes: simulated "I like that" interactions on training queries (10 liked images each).
         warmup_mode: "relations" (train on the catalog graph, then ``warmup_epochs`` epochs on the warm-up
             graph updating only the interaction relations' coefficients: the catalog embeds exactly as
@@ -114,7 +112,6 @@ class TrainConfig:
     caption_graph: bool = False
     interaction_warmup: bool = True
     warmup_attributes: int = 10
-    warmup_visible: bool = True
     warmup_likes: int = 200
     warmup_mode: str = "relations"
     warmup_epochs: int = 4

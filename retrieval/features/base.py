@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from retrieval.errors import ConfigError
+from retrieval.features.onnx_runtime import RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class FeatureConfig:
             raise ConfigError(f"FeatureConfig.image_size must be 32..1024, got {self.image_size!r}.", fix="use 224")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"FeatureConfig.batch_size must be >= 1, got {self.batch_size!r}.", fix="use 32")
-        if self.runtime not in ("onnx", "torch"):
-            raise ConfigError(f"FeatureConfig.runtime must be 'onnx' or 'torch', got {self.runtime!r}.",
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"FeatureConfig.runtime must be one of {RUNTIMES}, got {self.runtime!r}.",
                               fix="use 'onnx'")
         if not isinstance(self.weights_path, str):
             raise ConfigError("FeatureConfig.weights_path must be a string path.", fix="use '' for the bundled weights")
