@@ -22,6 +22,7 @@ from types import ModuleType
 from urllib.parse import quote
 
 from retrieval.errors import ConfigError
+from retrieval.heap import settle
 from retrieval.results import EngineAPI
 from retrieval.taxonomy import Taxonomy
 
@@ -114,6 +115,7 @@ def get_engine() -> EngineAPI:
             if _engine is None:
                 engine = _load()
                 warm_up(engine)
+                settle()
                 _engine = engine
     return _engine
 

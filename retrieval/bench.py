@@ -43,6 +43,7 @@ from retrieval.bench_interactions import measure_interactions
 from retrieval.engine import Engine, Items
 from retrieval.errors import ConfigError
 from retrieval.explain import Csr, GraphFacts, plural
+from retrieval.heap import settle
 from retrieval.index import IndexConfig, VectorIndex
 from retrieval.plots import new_figure, save_figure
 
@@ -272,6 +273,7 @@ def run_benchmark(model_dir: str | Path, cfg: BenchConfig | None = None, *, out_
 
 def _run(model_dir: str | Path, cfg: BenchConfig) -> dict:
     engine = Engine.load(model_dir)
+    settle()  # as the action server does once its engine is loaded (retrieval/heap.py)
     mods, searches = sample_queries(engine, cfg.queries, cfg.seed)
     t0 = time.perf_counter()
     sizes: dict[str, dict] = {}
@@ -288,6 +290,7 @@ def _run(model_dir: str | Path, cfg: BenchConfig) -> dict:
         icfg = cfg.hnsw if icfg.kind == "hnsw" else icfg
         t1 = time.perf_counter()
         big = scaled_engine(engine, int(n), seed=cfg.seed, noise=cfg.noise, index_cfg=icfg)
+        settle()
         row = {"index": big.index.kind, "setup_s": round(time.perf_counter() - t1, 2),
                **measure(big, mods, searches, cfg), "synthetic": True}
         row["exact"], row["hnsw"] = compare_indexes(big, mods, cfg)

@@ -25,6 +25,7 @@ import time
 
 from retrieval import interactions_log as ilog
 from retrieval import schema
+from retrieval.heap import settle
 from retrieval.interaction_apply import ApplyRowsMixin, ms
 from retrieval.interactions_log import Interaction
 
@@ -86,5 +87,6 @@ class UndoMixin(ApplyRowsMixin):
             for name, value in vars(fresh).items():
                 if name not in KEPT:
                     setattr(self, name, value)
+        settle()  # the replaced state is garbage now; the new one is long-lived
         log.info("undo: graph state rebuilt from %s and %d logged interactions in %.0f ms", self.model.model_dir,
                  len(self._applied), ms(t0, time.perf_counter()))

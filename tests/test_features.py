@@ -214,6 +214,7 @@ def test_image_runtime_torch_and_a_failed_export_keep_torch_values(tmp_path, cfg
 def test_onnx_query_encoder_takes_the_spare_core_only_when_idle(tmp_path, text_encoder, monkeypatch):
     import os
 
+    from retrieval.features import onnx_text
     from retrieval.features.onnx_text import OnnxQueryEncoder, query_encoder
 
     fast = query_encoder(text_encoder, tmp_path / "q")
@@ -221,8 +222,26 @@ def test_onnx_query_encoder_takes_the_spare_core_only_when_idle(tmp_path, text_e
     ref = text_encoder.encode(["make it navy with a v-neck"])[0]
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     fast._spare_core = True
-    for load, threads in ((0.2, 2), (1.7, 1)):
-        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+    for others, threads in ((0, 2), (1, 1), (3, 1)):
+        monkeypatch.setattr(onnx_text, "other_runnable_tasks", lambda others=others: others)
         assert fast._threads() == threads
         assert np.abs(fast.encode_one("make it navy with a v-neck") - ref).max() < 1e-5
     assert set(fast._sessions) == {1, 2}
+
+
+def test_other_runnable_tasks_sees_a_busy_process():
+    import subprocess
+    import sys
+    import time
+
+    from retrieval.features.onnx_text import other_runnable_tasks
+
+    spinner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.write('go\\n'); sys.stdout.flush()\n"
+                                "while True: pass"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert spinner.stdout.readline() == "go\n"
+        time.sleep(0.05)
+        assert min(other_runnable_tasks() for _ in range(5)) >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()

@@ -50,9 +50,11 @@ class TorchQueryEncoder:
 class OnnxQueryEncoder:
     """An exported mean-pooled, normalised sentence-transformers model in ONNX Runtime.
 
-    One thread, or two while the 1-minute load average leaves a core idle (``spare_core``): on this
-    2-core box a sentence took 5.6 ms on one thread and 3.2 ms on two when idle, but two threads
-    were no faster than one with the other core busy (their spin-waits compete with the work).
+    One thread, or two when, at that moment, no other task wants the second core (``spare_core``,
+    :func:`other_runnable_tasks`): on this 2-core box a sentence took p50 5.4 ms on one thread and 3.5 ms
+    on two with the other core idle, but 6.9 ms on two against 4.4 ms on one with the other core
+    busy (their spin-waits compete with the work). The 1-minute load average cannot tell: the
+    process asking is itself the load.
     """
 
     runtime = "onnx"
@@ -68,10 +70,7 @@ class OnnxQueryEncoder:
     def _threads(self) -> int:
         if not self._spare_core:
             return 1
-        try:
-            return 2 if os.getloadavg()[0] < (os.cpu_count() or 1) - 1 else 1
-        except OSError:
-            return 1
+        return 2 if other_runnable_tasks() < (os.cpu_count() or 1) - 1 else 1
 
     def encode_one(self, text: str) -> np.ndarray:
         """Unit float32 vector of ``text``."""
@@ -82,6 +81,31 @@ class OnnxQueryEncoder:
         out = self._sessions[threads].run(None, {"input_ids": enc["input_ids"].astype(np.int64),
                                                  "attention_mask": enc["attention_mask"].astype(np.int64)})[0]
         return np.asarray(out[0], dtype=np.float32)
+
+
+def other_runnable_tasks() -> int:
+    """Tasks of OTHER processes runnable right now (``/proc/loadavg``'s running count less this process's).
+
+    This process's own threads are left out: ONNX Runtime's second worker spins for a while after a
+    run and would otherwise count as a competitor. Without ``/proc`` (not Linux): the 1-minute load
+    average, a conservative stand-in.
+    """
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.scandir("/proc/self/task"):
+            try:
+                with open(os.path.join(task.path, "stat"), encoding="ascii") as fh:
+                    own += fh.read().rsplit(")", 1)[1].split()[0] == "R"
+            except OSError:  # the thread ended meanwhile
+                continue
+        return max(0, running - own)
+    except (OSError, IndexError, ValueError):
+        try:
+            return int(os.getloadavg()[0])
+        except OSError:
+            return os.cpu_count() or 1
 
 
 def _parts(encoder: SentenceTransformerEncoder):
