@@ -25,11 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from retrieval import schema
+from retrieval.adjacency import Adjacency
 from retrieval.attributes import AttributePredictor
 from retrieval.catalog import Catalog
 from retrieval.config import save_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
 from retrieval.graph import InfoGraph, MentionFinder
+from retrieval.graph_buffer import GraphBuffer
 from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, make_head
 from retrieval.reembed import forward_with_pre, relation_weights
 from retrieval.taxonomy import Taxonomy
@@ -126,13 +128,14 @@ class TrainedModel:
         self.norm = norm.eval()
         self.reembed_tol = float(reembed_tol)
         self.states: list[dict[str, torch.Tensor]] = []
+        self.buffer = GraphBuffer(info.graph)
         self.refresh()
 
     # -- artifacts -----------------------------------------------------------------------
     @property
     def graph(self):
-        """The DGL heterograph (issue 4 edits it, then calls :meth:`reembed`)."""
-        return self.info.graph
+        """The DGL heterograph, pending additions written in (interactions add through :attr:`buffer`)."""
+        return self.buffer.graph
 
     @property
     def ids(self):
@@ -212,7 +215,7 @@ class TrainedModel:
     @torch.no_grad()
     def refresh(self) -> None:
         """Full forward pass; cache every node's per-layer states (and pre-activations) and the sink fast path."""
-        g = self.info.graph
+        g = self.graph
         feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
         self.states, self._pres = forward_with_pre(self.rgcn, g, feats)
         self._prepare_fast_path()
@@ -229,6 +232,7 @@ class TrainedModel:
         self._proj = (w.astype(np.float32), proj.bias.detach().numpy() - (mean / std) @ weight.T)
         self._layers = []
         self._rel_weights = relation_weights(self.rgcn)
+        self._adjacency = Adjacency(self.buffer, list(self.rgcn.layers[0].rel_index))
         for lay in self.rgcn.layers:
             w = {e: lay.basis(lay.rel_index[e]).detach().numpy()
                  for e in (REV_MODIFIES, REV_MENTIONS) if e in lay.rel_index}
@@ -283,6 +287,12 @@ class TrainedModel:
         q = self.head(self.rgcn.readout(self.states, schema.IMAGE, cand), caps)
         return F.normalize(q, dim=-1).numpy()
 
+    def forget_edges(self) -> None:
+        """Call after REMOVING edges from :attr:`graph`: the kept edge indexes are rebuilt from it."""
+        self.rgcn.forget_message_graph()
+        if getattr(self, "_adjacency", None) is not None:
+            self._adjacency.forget()
+
     @torch.no_grad()
     def reembed(self, touched: dict[str, Iterable[int]], *, tol: float | None = None) -> dict[str, list[int]]:
         """Update the cached states after edits of :attr:`graph` (:mod:`retrieval.reembed`).
@@ -306,7 +316,8 @@ class TrainedModel:
 
         tol = self.reembed_tol if tol is None else float(tol)
         n_images = self._image_emb.shape[0]
-        changed, final = reembed(self.rgcn, self.info.graph, self.states, self._pres, self._rel_weights, touched, tol)
+        changed, final = reembed(self.rgcn, self.buffer, self.states, self._pres, self._rel_weights, touched, tol,
+                                 self._adjacency)
         self._state_views()
         n_now = self.states[-1][schema.IMAGE].shape[0]
         final |= set(range(n_images, n_now))

@@ -53,7 +53,7 @@ def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
             feat = engine.text_feature(q.text)
 
             def like(q=q, cand=cand, liked=liked, feat=feat) -> dict:
-                cap = tm.graph.num_nodes(schema.CAPTION)
+                cap = tm.buffer.num_nodes(schema.CAPTION)  # not tm.graph: that writes pending edits into DGL
                 pairs = [(a, b) for j, a in enumerate(liked) for b in liked[j + 1:]]
                 return {"nodes": {schema.CAPTION: [(q.text, feat)]},
                         "edges": {LIKED_WITH: pairs, LIKED_FOR: [(a, cap) for a in liked],

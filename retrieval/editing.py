@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from retrieval import schema
+from retrieval.errors import InteractionError
 
 IS_A = (schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)
 Pairs = list[tuple[int, int]]
@@ -38,14 +39,19 @@ class EditMixin:
         import torch
 
         with self._lock:
-            g, ids = self.model.graph, self.model.ids
-            touched: dict[str, set[int]] = {nt: set() for nt in g.ntypes}
+            buf, ids = self.model.buffer, self.model.ids
+            touched: dict[str, set[int]] = {nt: set() for nt in buf.ntypes}
             edges = dict(edges or {})
             for ntype, new in (nodes or {}).items():
                 for name, feat in new:
                     node = ids.add(ntype, name)
-                    g.add_nodes(1, {"feat": torch.as_tensor(np.asarray(feat, np.float32))[None]}, ntype=ntype)
+                    first = buf.add_nodes(ntype, torch.as_tensor(np.asarray(feat, np.float32))[None])
+                    if first != node:
+                        raise InteractionError(f"{ntype} node ids out of step (names {node}, graph {first}).",
+                                               fix="reload the engine: the graph was edited outside _apply_edit")
                     touched[ntype].add(node)
+                    if ntype == schema.ATTRIBUTE:
+                        self._attr_feats = None
                     if ntype == schema.ATTRIBUTE:
                         concept = self._concept_of(name) if link_concepts else -1
                         self.facts.add_attribute(name, concept)
@@ -61,16 +67,15 @@ class EditMixin:
             for etype, pairs in edges.items():
                 if not pairs:
                     continue
-                src = torch.tensor([p[0] for p in pairs], dtype=torch.int64)
-                dst = torch.tensor([p[1] for p in pairs], dtype=torch.int64)
-                g.add_edges(src, dst, etype=etype)
-                g.add_edges(dst, src, etype=schema.reverse(etype))
+                src = np.array([p[0] for p in pairs], dtype=np.int64)
+                dst = np.array([p[1] for p in pairs], dtype=np.int64)
+                buf.add_edges(etype, src, dst)
+                buf.add_edges(schema.reverse(etype), dst, src)
                 touched[etype[0]].update(src.tolist())
                 touched[etype[2]].update(dst.tolist())
                 if etype[0] == schema.IMAGE and etype[2] == schema.ATTRIBUTE:
                     for s, d in pairs:
                         self.facts.add_image_attribute(s, d, etype[1])
-            self._attr_feats = None
             touched_lists = {nt: sorted(v) for nt, v in touched.items() if v}
             if not reembed:
                 return touched_lists
@@ -101,7 +106,7 @@ class EditMixin:
                 g.remove_edges(torch.tensor(eids, dtype=torch.int64), etype=rel)
                 found = True
         if found:
-            self.model.rgcn.forget_message_graph()
+            self.model.forget_edges()
         return found
 
     def _link_attribute(self, node: int, reembed: bool) -> None:

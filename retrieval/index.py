@@ -81,6 +81,7 @@ class VectorIndex:
         self._dead = np.zeros(0, dtype=bool)  # hnsw only: dead internal slots
         self._flat_ids: set[int] = set()  # flat only: ids present
         self._id_map: np.ndarray | None = None  # hnsw only: cached copy of the IDMap2's slot -> id table
+        self._flat_slot: tuple[np.ndarray, np.ndarray] | None = None  # flat only: (slot -> id, argsort of it)
 
     # -- construction --------------------------------------------------------------------
     def _new_index(self) -> faiss.IndexIDMap2:
@@ -152,6 +153,7 @@ class VectorIndex:
             if self.kind == "flat":
                 self._index.add_with_ids(arr, id_arr)
                 self._flat_ids.update(int(i) for i in id_arr)
+                self._flat_slot = None
             else:
                 self._add_hnsw(id_arr, arr)
         finally:
@@ -180,6 +182,7 @@ class VectorIndex:
         if self.kind == "flat":
             self._index.remove_ids(faiss.IDSelectorBatch(id_arr))
             self._flat_ids.difference_update(int(i) for i in id_arr)
+            self._flat_slot = None
             return
         for node_id in id_arr:
             self._dead[self._pos.pop(int(node_id))] = True
@@ -187,13 +190,34 @@ class VectorIndex:
             self._rebuild()
 
     def update(self, ids: np.ndarray | list[int], vecs: np.ndarray) -> None:
-        """Replace the vectors of ``ids`` (ids not yet present are added)."""
+        """Replace the vectors of ``ids`` (ids not yet present are added).
+
+        Flat: vectors already present are overwritten in place (removing them first is O(n): FAISS
+        compacts its arrays; an interaction re-indexes a handful of vectors).
+        """
         arr = self._vectors(vecs, "Vectors")
         id_arr = self._ids(ids, len(arr))
+        if self.kind == "flat":
+            id_arr, arr = self._overwrite_flat(id_arr, arr)
         present = [int(i) for i in id_arr if int(i) in self]
         if present:
             self.remove(present)
         self.add(id_arr, arr)
+
+    def _overwrite_flat(self, id_arr: np.ndarray, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write the present ids' vectors into the flat storage; returns the ids (and rows) not present."""
+        here = np.fromiter((int(i) in self._flat_ids for i in id_arr), dtype=bool, count=len(id_arr))
+        if not here.any():
+            return id_arr, arr
+        inner = faiss.downcast_index(self._index.index)
+        if self._flat_slot is None or len(self._flat_slot[0]) != inner.ntotal:
+            id_map = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            self._flat_slot = (id_map, np.argsort(id_map))
+        id_map, order = self._flat_slot
+        slots = order[np.searchsorted(id_map, id_arr[here], sorter=order)]
+        xb = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * self.dim).reshape(inner.ntotal, self.dim)
+        xb[slots] = arr[here]
+        return id_arr[~here], arr[~here]
 
     def _rebuild(self) -> None:
         """HNSW: rebuild from the live vectors, dropping dead slots."""

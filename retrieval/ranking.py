@@ -227,7 +227,7 @@ class RankingMixin:
         """Words naming no attribute: centroid of the images of the attribute nodes whose text features
         (the graph's ``feat``) are nearest the words' feature, weighted by that similarity."""
         if self._attr_feats is None:
-            feats = self.model.graph.nodes[schema.ATTRIBUTE].data["feat"].numpy()
+            feats = self.model.buffer.features(schema.ATTRIBUTE).numpy()
             self._attr_feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
         sims = self._attr_feats @ self.text_feature(text)
         v = np.zeros(self._emb.shape[1], dtype=np.float32)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from retrieval import schema
-from retrieval.model import RGCN, mean_into
+from retrieval.adjacency import Adjacency
+from retrieval.model import RGCN
 
 States = list[dict[str, Tensor]]
 
@@ -44,83 +46,161 @@ def forward_with_pre(rgcn: RGCN, g, feats: dict[str, Tensor]) -> tuple[States, S
     return states, pres
 
 
-def message_etypes(rgcn: RGCN, g) -> list[schema.CanonicalEtype]:
-    """Relations of ``g`` that carry messages in ``rgcn`` and have edges (as :meth:`RGCN.message_graph`)."""
-    rel_index = rgcn.layers[0].rel_index
-    return [e for e in g.canonical_etypes if e in rel_index and g.num_edges(e)]
+class RelationWeights:
+    """The trained layer weights as numpy arrays, made once per refresh.
+
+    ``rel[layer][etype]`` is ``W_r`` (basis sums), ``loop[layer]`` is ``(W_self^T, b)``; :meth:`stack`
+    stacks the ``W_r`` of some relations ``[R, d, d]`` (cached) for one batched product.
+    """
+
+    def __init__(self, rgcn: RGCN) -> None:
+        with torch.no_grad():
+            self.rel = [{e: lay.basis(i).detach().numpy().copy() for e, i in lay.rel_index.items()}
+                        for lay in rgcn.layers]
+            self.loop = [(lay.loop.weight.detach().numpy().T.copy(), lay.loop.bias.detach().numpy().copy())
+                         for lay in rgcn.layers]
+            self.act = [bool(lay.activation) for lay in rgcn.layers]
+            self.residual = [bool(lay.residual) for lay in rgcn.layers]
+        self._stacks: dict[tuple, np.ndarray] = {}
+
+    def stack(self, layer: int, etypes: tuple[schema.CanonicalEtype, ...], *, side: bool = False) -> np.ndarray:
+        """``[R, d, d]`` (or ``[d, R * d]`` side by side) of the relations ``etypes`` at ``layer``."""
+        key = (layer, etypes, side)
+        out = self._stacks.get(key)
+        if out is None:
+            mats = [self.rel[layer][e] for e in etypes]
+            out = self._stacks[key] = np.concatenate(mats, axis=1) if side else np.stack(mats)
+        return out
 
 
-def relation_weights(rgcn: RGCN) -> list[dict[schema.CanonicalEtype, Tensor]]:
-    """Per layer, ``W_r`` of every relation (basis sums computed once)."""
-    with torch.no_grad():
-        return [{e: lay.basis(i).detach() for e, i in lay.rel_index.items()} for lay in rgcn.layers]
+def relation_weights(rgcn: RGCN) -> RelationWeights:
+    """The weights :func:`reembed` needs (computed once per refresh)."""
+    return RelationWeights(rgcn)
 
 
 @torch.no_grad()
-def reembed(rgcn: RGCN, g, states: States, pres: States, weights: list[dict], touched: dict[str, Iterable[int]],
-            tol: float = 0.0) -> tuple[dict[str, set[int]], set[int]]:
+def reembed(rgcn: RGCN, g, states: States, pres: States, weights: RelationWeights,
+            touched: dict[str, Iterable[int]], tol: float = 0.0,
+            adjacency: Adjacency | None = None) -> tuple[dict[str, set[int]], set[int]]:
     """Update ``states`` / ``pres`` in place after edits of ``g``.
 
+    The arithmetic runs in numpy on views of the cached tensors and the edges come from ``adjacency``
+    (:mod:`retrieval.adjacency`): an interaction changes a few hundred rows, where the per-call
+    overhead of torch operators and DGL queries, not the arithmetic, was the cost. Relations are
+    batched: one product for every relation out of a node type, one for every relation into it.
+
     Args:
-        rgcn: the model.
-        g: the edited graph (new nodes carry ``feat``).
+        rgcn: the model (eval mode).
+        g: the edited graph, a :class:`~retrieval.graph_buffer.GraphBuffer` (new nodes carry ``feat``).
         states: cached states per layer (grown here for new nodes).
         pres: cached pre-activations per layer (``pres[0]`` unused).
         weights: :func:`relation_weights` of ``rgcn``.
         touched: per node type, the nodes whose edges changed (new nodes are added automatically).
         tol: relative tolerance (0 = exact).
+        adjacency: the graph's kept edge index (made here if None; its owner calls ``forget`` after removals).
 
     Returns:
         Per node type the nodes whose stored state changed at some layer (touched ones included), and
         the image nodes whose FINAL state changed (to re-normalise and re-index).
     """
-    etypes = message_etypes(rgcn, g)
+    adj = adjacency if adjacency is not None else Adjacency(g, list(rgcn.layers[0].rel_index))
+    adj.sync()
+    etypes = [e for e in adj.live() if e in weights.rel[0]]
+    out_rels = {nt: tuple(e for e in etypes if e[0] == nt) for nt in g.ntypes}
     struct = {nt: {int(n) for n in touched.get(nt, ())} for nt in g.ntypes}
     for nt in g.ntypes:  # grow the caches for new nodes
         old, now = states[0][nt].shape[0], g.num_nodes(nt)
         if now > old:
             for s in [*states, *pres[1:]]:
                 s[nt] = grow(s[nt], now)
-            states[0][nt][old:now] = rgcn.project(nt, g.nodes[nt].data["feat"][old:now])
+            states[0][nt][old:now] = rgcn.project(nt, g.features(nt, old, now))
             struct[nt].update(range(old, now))
+    S = [{nt: t.numpy() for nt, t in layer.items()} for layer in states]
+    P = [{}] + [{nt: t.numpy() for nt, t in layer.items()} for layer in pres[1:]]
     changed = {nt: set(v) for nt, v in struct.items()}
-    full = {nt: torch.tensor(sorted(v), dtype=torch.int64) for nt, v in struct.items()}
-    full_in = {nt: _in_edges(g, etypes, nt, ids) for nt, ids in full.items()}  # the same at every layer
-    deltas: dict[str, tuple[Tensor, Tensor]] = {}  # nt -> (sorted node ids, change of their stored state)
+    full = {nt: np.array(sorted(v), dtype=np.int64) for nt, v in struct.items()}
+    full_in = {nt: _InEdges(adj, etypes, nt, ids) for nt, ids in full.items() if len(ids)}  # same at every layer
+    deltas: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # nt -> (sorted node ids, change of their stored state)
     for layer in range(rgcn.num_layers):
-        lay, w = rgcn.layers[layer], weights[layer]
-        parts: dict[str, list[tuple[Tensor, Tensor]]] = {nt: [] for nt in g.ntypes}
+        loop_w, loop_b = weights.loop[layer]
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {nt: [] for nt in g.ntypes}
         for nt, (ids, dh) in deltas.items():
-            parts[nt].append((ids, dh @ lay.loop.weight.T))
-        for etype in etypes:
-            if etype[0] in deltas:
-                ids, dh = deltas[etype[0]]
-                src, dst = g.out_edges(ids.to(g.idtype), etype=etype)
-                if len(src):
-                    deg = g.in_degrees(dst, etype=etype).clamp(min=1).to(dh.dtype)
-                    msg = dh @ w[etype]
-                    parts[etype[2]].append((dst.long(), msg[torch.searchsorted(ids, src.long())] / deg[:, None]))
+            parts[nt].append((ids, dh @ loop_w))
+            rels = out_rels[nt]
+            if not rels:
+                continue
+            msgs = (dh @ weights.stack(layer, rels, side=True)).reshape(len(ids), len(rels), -1)
+            for j, etype in enumerate(rels):
+                rel = adj.relation(etype)
+                pos, dst = rel.out_edges(ids)
+                if len(dst):
+                    parts[etype[2]].append((dst, msgs[pos, j] / rel.deg[dst][:, None]))
         deltas = {}
         for nt in g.ntypes:
-            inc_ids, inc_pre = _incremental(pres[layer + 1][nt], parts[nt], full[nt])
-            ids = torch.cat([full[nt], inc_ids])
-            if not len(ids):
+            pre_now, below, above = P[layer + 1][nt], S[layer][nt], S[layer + 1][nt]
+            inc_ids, inc_pre = _incremental(pre_now, parts[nt], full[nt])
+            if len(full[nt]):
+                pre_full = below[full[nt]] @ loop_w + loop_b + full_in[nt].messages(S[layer], weights, layer)
+                ids = np.concatenate([full[nt], inc_ids])
+                pre = np.concatenate([pre_full, inc_pre])
+                order = np.argsort(ids, kind="stable")
+                ids, pre = ids[order], pre[order]
+            elif len(inc_ids):
+                ids, pre = inc_ids, inc_pre
+            else:
                 continue
-            pre = torch.cat([_full_pre(rgcn, full_in[nt], states, w, layer, nt, full[nt]), inc_pre])
-            order = torch.argsort(ids)
-            ids, pre = ids[order], pre[order]
-            new = lay.finish(pre, states[layer][nt][ids])
-            pres[layer + 1][nt][ids] = pre
-            old = states[layer + 1][nt][ids]
+            new = np.maximum(pre, 0.0) if weights.act[layer] else pre.copy()
+            if weights.residual[layer]:
+                new += below[ids]
+            pre_now[ids] = pre
+            old = above[ids]
             diff = new - old
-            keep = diff.norm(dim=1) > tol * old.norm(dim=1).clamp_min(1e-6) if tol > 0 else diff.abs().amax(1) > 0
-            if bool(keep.any()):
+            if tol > 0:  # squared norms: |diff| > tol * max(|old|, 1e-6)
+                scale = tol * tol * np.maximum(np.einsum("ij,ij->i", old, old), 1e-12)
+                keep = np.einsum("ij,ij->i", diff, diff) > scale
+            else:
+                keep = np.abs(diff).max(axis=1) > 0
+            if keep.any():
                 kept = ids[keep]
-                states[layer + 1][nt][kept] = new[keep]
+                above[kept] = new[keep]
                 deltas[nt] = (kept, diff[keep])
                 changed[nt].update(kept.tolist())
     final = deltas.get(schema.IMAGE)
     return changed, set(final[0].tolist()) if final is not None else set()
+
+
+class _InEdges:
+    """All in-edges of some nodes ``ids`` (type ``nt``), by relation, ready for one batched aggregation."""
+
+    def __init__(self, adj: Adjacency, etypes, nt: str, ids: np.ndarray) -> None:
+        self.n = len(ids)
+        rels, keys, inv_deg, by_src = [], [], [], {}
+        for etype in etypes:
+            if etype[2] != nt:
+                continue
+            rel = adj.relation(etype)
+            pos, src = rel.in_edges(ids)
+            if not len(src):
+                continue
+            slot = len(rels)
+            rels.append(etype)
+            inv_deg.append(1.0 / np.maximum(rel.deg[ids], 1.0))
+            by_src.setdefault(etype[0], []).append((src, pos + slot * self.n))
+        self.rels = tuple(rels)
+        self.sources = [(st, np.concatenate([p[0] for p in parts])) for st, parts in by_src.items()]
+        for _, parts in by_src.items():
+            keys.extend(p[1] for p in parts)
+        self.keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+        self.inv_deg = np.concatenate(inv_deg).astype(np.float32)[:, None] if inv_deg else None
+
+    def messages(self, states: dict[str, np.ndarray], weights: RelationWeights, layer: int) -> np.ndarray | float:
+        """``sum_r mean_{u in N_r(v)} h_u W_r`` for every node, from the layer's input ``states``."""
+        if not self.rels:
+            return 0.0
+        rows = np.concatenate([states[st][src] for st, src in self.sources]) if len(self.sources) > 1 else \
+            states[self.sources[0][0]][self.sources[0][1]]
+        means = _scatter_sum(len(self.rels) * self.n, self.keys, rows) * self.inv_deg
+        return np.matmul(means.reshape(len(self.rels), self.n, -1), weights.stack(layer, self.rels)).sum(0)
 
 
 def grow(t: Tensor, rows: int) -> Tensor:
@@ -140,38 +220,27 @@ def grow(t: Tensor, rows: int) -> Tensor:
     return buf[:rows]
 
 
-def _incremental(pre: Tensor, parts: list[tuple[Tensor, Tensor]], full: Tensor) -> tuple[Tensor, Tensor]:
+def _scatter_sum(n: int, index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``[n, d]`` sums of ``rows`` grouped by ``index`` (torch's ``index_add_`` on zero-copy views)."""
+    out = torch.zeros(n, rows.shape[1], dtype=torch.float32)
+    out.index_add_(0, torch.from_numpy(index), torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)))
+    return out.numpy()
+
+
+def _incremental(pre: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]],
+                 full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nodes receiving changes (not in ``full``) and their updated pre-activations."""
     if not parts:
-        return torch.zeros(0, dtype=torch.int64), pre.new_zeros(0, pre.shape[1])
-    dst = torch.cat([p[0] for p in parts])
-    val = torch.cat([p[1] for p in parts])
+        return np.zeros(0, dtype=np.int64), np.zeros((0, pre.shape[1]), dtype=pre.dtype)
+    dst = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    val = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
     if len(full):
-        ok = ~torch.isin(dst, full)
-        dst, val = dst[ok], val[ok]
-    ids, inv = torch.unique(dst, return_inverse=True)
-    acc = pre[ids].clone().index_add_(0, inv, val)
-    return ids, acc
+        mask = np.zeros(len(pre), dtype=bool)
+        mask[full] = True
+        ok = ~mask[dst]
+        if not ok.all():
+            dst, val = dst[ok], val[ok]
+    ids, inv = np.unique(dst, return_inverse=True)
+    return ids, pre[ids] + _scatter_sum(len(ids), inv.reshape(-1), val)
 
 
-def _in_edges(g, etypes, nt: str, ids: Tensor) -> list[tuple[schema.CanonicalEtype, Tensor, Tensor]]:
-    """Per relation into ``nt``, the in-edges of ``ids``: (relation, source ids, destination positions)."""
-    out = []
-    if not len(ids):
-        return out
-    pos = torch.full((g.num_nodes(nt),), -1, dtype=torch.int64)
-    pos[ids] = torch.arange(len(ids))
-    for etype in etypes:
-        if etype[2] == nt:
-            src, dst = g.in_edges(ids.to(g.idtype), etype=etype)
-            if len(src):
-                out.append((etype, src.long(), pos[dst.long()]))
-    return out
-
-
-def _full_pre(rgcn: RGCN, edges: list, states: States, w: dict, layer: int, nt: str, ids: Tensor) -> Tensor:
-    """Pre-activations of ``ids`` (type ``nt``) at layer ``layer + 1`` from all their in-edges (:func:`_in_edges`)."""
-    pre = rgcn.layers[layer].loop(states[layer][nt][ids])
-    for etype, src, pos in edges:
-        pre = pre + mean_into(states[layer][etype[0]][src], pos, len(ids)) @ w[etype]
-    return pre

@@ -235,7 +235,7 @@ def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):
     engine._apply_edit(nodes={schema.ATTRIBUTE: [("material:tweed", feat)]},
                        edges={etype: [(node, len(facts.attr_keys))]})
     new = facts.attr_keys.index("material:tweed")
-    assert g.num_nodes(schema.ATTRIBUTE) == len(facts.attr_keys) == new + 1
+    assert engine.model.graph.num_nodes(schema.ATTRIBUTE) == len(facts.attr_keys) == new + 1
     assert "material:tweed" in engine.describe(engine.items.image_ids[node]).explanation.shared
 
 
