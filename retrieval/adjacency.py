@@ -35,6 +35,9 @@ class _Csr:
 
     def gather(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(positions in ids, other end)`` of every edge whose key is in ``ids`` (``ids`` < n)."""
+        if len(ids) == 1:  # one node (a touched hub, a new caption): a slice
+            far = self.other[self.ptr[ids[0]]:self.ptr[ids[0] + 1]]
+            return np.zeros(len(far), np.int64), far
         start, stop = self.ptr[ids], self.ptr[ids + 1]
         counts = stop - start
         total = int(counts.sum())

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from retrieval import schema
+from retrieval.heap import settle
 from retrieval.sim_edits import HAS_USER_ATTR, LIKED_FOR, LIKED_FROM, LIKED_WITH, true_attributes
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def measure_interactions(engine, cfg) -> dict:
     from retrieval.engine import Engine
 
     fresh = Engine.load(engine.model.model_dir)
+    settle()  # as a serving process does after loading (retrieval/heap.py)
     edits = _interactions(fresh, cfg.queries + cfg.warmup, cfg.seed + 1)
     ms = []
     for i, edit in enumerate(tqdm(edits, desc="interactions", unit="edit", leave=False, disable=len(edits) < 50)):

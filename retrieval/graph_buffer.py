@@ -76,8 +76,7 @@ class GraphBuffer:
         n = stored.shape[0]
         parts = [stored[start:min(stop, n)]] if start < n else []
         if stop > n:
-            pending = torch.cat(self._nodes[ntype])
-            parts.append(pending[max(start - n, 0):stop - n])
+            parts.append(_tail_slice(self._nodes[ntype], self._n_nodes[ntype], max(start - n, 0), stop - n, torch.cat))
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def edges(self, etype: schema.CanonicalEtype, start: int = 0,
@@ -92,8 +91,9 @@ class GraphBuffer:
             dst.append(d.numpy().astype(np.int64))
         if stop > n:
             ps, pd = self._edges[etype]
-            src.append(np.concatenate(ps)[max(start - n, 0):stop - n])
-            dst.append(np.concatenate(pd)[max(start - n, 0):stop - n])
+            total, lo, hi = self._n_edges[etype], max(start - n, 0), stop - n
+            src.append(_tail_slice(ps, total, lo, hi, np.concatenate))
+            dst.append(_tail_slice(pd, total, lo, hi, np.concatenate))
         if not src:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(src), np.concatenate(dst)
@@ -137,3 +137,20 @@ class GraphBuffer:
         self._edges.clear()
         self._n_nodes.clear()
         self._n_edges.clear()
+
+
+def _tail_slice(parts: list, total: int, start: int, stop: int, cat):
+    """Rows ``start:stop`` of the concatenation of ``parts`` (``total`` rows), joining only the parts
+    it needs: reads are nearly always of the newest rows, so the walk starts from the end."""
+    need, end = [], total
+    for part in reversed(parts):
+        if end <= start:
+            break
+        begin = end - len(part)
+        if begin < stop:
+            need.append(part[max(start - begin, 0):min(stop, end) - begin])
+        end = begin
+    if not need:
+        return parts[-1][:0]
+    need.reverse()
+    return need[0] if len(need) == 1 else cat(need)

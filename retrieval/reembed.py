@@ -123,18 +123,21 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: RelationWeight
     deltas: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # nt -> (sorted node ids, change of their stored state)
     for layer in range(rgcn.num_layers):
         loop_w, loop_b = weights.loop[layer]
+        w = weights.rel[layer]
         parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {nt: [] for nt in g.ntypes}
         for nt, (ids, dh) in deltas.items():
             parts[nt].append((ids, dh @ loop_w))
-            rels = out_rels[nt]
-            if not rels:
-                continue
-            msgs = (dh @ weights.stack(layer, rels, side=True)).reshape(len(ids), len(rels), -1)
-            for j, etype in enumerate(rels):
+            for etype in out_rels[nt]:
                 rel = adj.relation(etype)
                 pos, dst = rel.out_edges(ids)
-                if len(dst):
-                    parts[etype[2]].append((dst, msgs[pos, j] / rel.deg[dst][:, None]))
+                if not len(dst):
+                    continue
+                if 2 * len(ids) <= len(dst):  # few sources, many edges (a hub): multiply, then spread
+                    parts[etype[2]].append((dst, (dh @ w[etype])[pos] / rel.deg[dst][:, None]))
+                else:  # aggregate at the destinations, then one product
+                    targets, inv = np.unique(dst, return_inverse=True)
+                    agg = _scatter_sum(len(targets), inv.reshape(-1), dh[pos] / rel.deg[dst][:, None])
+                    parts[etype[2]].append((targets, agg @ w[etype]))
         deltas = {}
         for nt in g.ntypes:
             pre_now, below, above = P[layer + 1][nt], S[layer][nt], S[layer + 1][nt]
