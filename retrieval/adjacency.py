@@ -35,9 +35,14 @@ class _Csr:
 
     def gather(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(positions in ids, other end)`` of every edge whose key is in ``ids`` (``ids`` < n)."""
-        if len(ids) == 1:  # one node (a touched hub, a new caption): a slice
-            far = self.other[self.ptr[ids[0]]:self.ptr[ids[0] + 1]]
-            return np.zeros(len(far), np.int64), far
+        if len(ids) <= 4:  # a few nodes (a touched hub, a new caption, liked photos): slices
+            if not len(ids):
+                return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            bounds = [(int(self.ptr[i]), int(self.ptr[i + 1])) for i in ids.tolist()]
+            if len(ids) == 1:
+                return np.zeros(bounds[0][1] - bounds[0][0], np.int64), self.other[bounds[0][0]:bounds[0][1]]
+            pos = np.repeat(np.arange(len(ids)), [b - a for a, b in bounds])
+            return pos, np.concatenate([self.other[a:b] for a, b in bounds])
         start, stop = self.ptr[ids], self.ptr[ids + 1]
         counts = stop - start
         total = int(counts.sum())
@@ -66,6 +71,15 @@ class _Relation:
         if len(self.src) - self.base > TAIL:  # nodes added since the CSR was built only have tail edges
             self.__init__(self.src, self.dst, n_src, n_dst)
 
+    def degree(self, ids: np.ndarray) -> np.ndarray:
+        """In-degree (float32) of destination nodes ``ids``; 0 for nodes newer than the last edge added."""
+        if not len(ids) or ids.max() < len(self.deg):
+            return self.deg[ids]
+        out = np.zeros(len(ids), np.float32)
+        known = ids < len(self.deg)
+        out[known] = self.deg[ids[known]]
+        return out
+
     def _tail(self, ids: np.ndarray, key: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys, others = key[self.base:], other[self.base:]
         hit = np.flatnonzero(np.isin(keys, ids, kind="table")) if len(keys) else np.zeros(0, np.int64)
@@ -80,7 +94,9 @@ class _Relation:
         return self._both(ids, self.by_dst, self.dst, self.src)
 
     def _both(self, ids: np.ndarray, csr: _Csr, key: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos, far = csr.gather(ids[ids < csr.n]) if len(ids) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if not len(ids):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos, far = csr.gather(ids if ids[-1] < csr.n else ids[ids < csr.n])  # newer nodes: tail edges only
         if len(key) == self.base:
             return pos, far
         tpos, tfar = self._tail(ids, key, other)
@@ -125,13 +141,13 @@ class Adjacency:
         g = self.g
         rel = self._rels.get(etype)
         n_edges = g.num_edges(etype)
+        if rel is not None and n_edges == len(rel.src):
+            return
         n_src, n_dst = g.num_nodes(etype[0]), g.num_nodes(etype[2])
         if rel is None or n_edges < len(rel.src):
             self._rels[etype] = _Relation(*g.edges(etype), n_src, n_dst)
         elif n_edges > len(rel.src):
             rel.append(*g.edges(etype, len(rel.src), n_edges), n_src, n_dst)
-        elif len(rel.deg) < n_dst:  # new destination nodes without edges yet
-            rel.deg = np.concatenate([rel.deg, np.zeros(n_dst - len(rel.deg), np.float32)])
 
     def live(self) -> list[schema.CanonicalEtype]:
         """The indexed relations that have edges (as of the last :meth:`sync`)."""

@@ -26,6 +26,7 @@ from retrieval.adjacency import Adjacency
 from retrieval.model import RGCN
 
 States = list[dict[str, Tensor]]
+SMALL = 64  # edges below which a relation's messages skip grouping (per-call overhead beats arithmetic)
 
 
 @torch.no_grad()
@@ -132,7 +133,7 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: RelationWeight
                 pos, dst = rel.out_edges(ids)
                 if not len(dst):
                     continue
-                if 2 * len(ids) <= len(dst):  # few sources, many edges (a hub): multiply, then spread
+                if 2 * len(ids) <= len(dst) or len(dst) <= SMALL:  # few sources (a hub) or few edges: multiply, spread
                     parts[etype[2]].append((dst, (dh @ w[etype])[pos] / rel.deg[dst][:, None]))
                 else:  # aggregate at the destinations, then one product
                     targets, inv = np.unique(dst, return_inverse=True)
@@ -187,7 +188,7 @@ class _InEdges:
                 continue
             slot = len(rels)
             rels.append(etype)
-            inv_deg.append(1.0 / np.maximum(rel.deg[ids], 1.0))
+            inv_deg.append(1.0 / np.maximum(rel.degree(ids), 1.0))
             by_src.setdefault(etype[0], []).append((src, pos + slot * self.n))
         self.rels = tuple(rels)
         self.sources = [(st, np.concatenate([p[0] for p in parts])) for st, parts in by_src.items()]
