@@ -171,3 +171,29 @@ def test_errors(tmp_path, data):
         IndexConfig(kind="ivf")
     with pytest.raises(ConfigError):
         IndexConfig(threads=0)
+
+
+def test_flat_update_overwrites_in_place_and_stays_exact_after_removals_and_additions(data):
+    ids, vecs, queries = data
+    index = build("flat", ids, vecs)
+    live_ids, live = ids.copy(), vecs.copy()
+    rng = np.random.default_rng(3)
+    for step in range(4):
+        pick = rng.choice(len(live_ids), size=5, replace=False)
+        fresh = rng.standard_normal((5, DIM)).astype(np.float32)
+        index.update(live_ids[pick], fresh)  # present ids: written into the flat storage in place
+        live[pick] = fresh
+        assert len(index) == len(live_ids)
+        assert_same(index.search(queries, 10), numpy_topk(queries, live_ids, live, 10))
+        for j in pick[:2]:
+            np.testing.assert_array_equal(index.vector(int(live_ids[j])), live[j])
+        gone = live_ids[pick[:2]]  # then change the slot layout under the cached id -> slot map
+        index.remove(gone)
+        keep = ~np.isin(live_ids, gone)
+        live_ids, live = live_ids[keep], live[keep]
+        new_ids = np.array([20_000 + 10 * step, 20_001 + 10 * step], dtype=np.int64)
+        new_vecs = rng.standard_normal((2, DIM)).astype(np.float32)
+        index.update(np.concatenate([new_ids, live_ids[:1]]), np.concatenate([new_vecs, live[:1] * 2]))  # mixed
+        live_ids, live = np.concatenate([live_ids, new_ids]), np.concatenate([live, new_vecs])
+        live[0] *= 2
+        assert_same(index.search(queries, 10), numpy_topk(queries, live_ids, live, 10))

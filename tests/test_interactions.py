@@ -145,7 +145,11 @@ def test_dislike_hides_for_that_shopper_only(tiny_model, tmp_path):
     assert any(r.score < bob[r.image_id] - 1e-3 for r in mine if r.image_id in bob)
 
 
-def test_incremental_reembedding_equals_a_full_forward_pass(tiny_model, tmp_path):
+@pytest.mark.parametrize("flush_at", [1, 10_000])  # additions written into DGL at once / kept in the buffer
+def test_incremental_reembedding_equals_a_full_forward_pass(tiny_model, tmp_path, monkeypatch, flush_at):
+    from retrieval import graph_buffer
+
+    monkeypatch.setattr(graph_buffer, "FLUSH_AT", flush_at)
     engine = load(tiny_model, tmp_path)
     ids = engine.items.image_ids
     red, old = next((i, k) for i in range(len(ids)) for k in sorted(keys(engine, i))
