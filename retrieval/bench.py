@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retrieval.bench_interactions import measure_interactions
+from retrieval.bench_interactions import measure_interactions, measure_undo
 from retrieval.engine import Engine, Items
 from retrieval.errors import ConfigError
 from retrieval.explain import Csr, GraphFacts, plural
@@ -54,7 +54,7 @@ SYNTHETIC_NOTE = ("sizes other than 'demo' are synthetic: the demo's image embed
                   "each copy keeping its source's attribute nodes; the figures are latencies, not retrieval quality")
 
 #: Extra measures run on the demo-size engine: ``f(engine, cfg) -> {key: value}`` merged into ``sizes["demo"]``.
-EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [measure_interactions]
+EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [measure_interactions, measure_undo]
 
 
 @dataclass(frozen=True)
@@ -325,6 +325,9 @@ def markdown_table(report: dict) -> str:
                      f"{demo['interaction_p99_ms']:.2f} ms; full re-embed {demo['full_reembed_ms']:.2f} ms "
                      f"({demo['interaction_speedup']:.1f}x the p50; largest embedding error "
                      f"{demo['interaction_max_error']:.2g}).")
+    if "undo_global_ms" in demo:
+        lines.append(f"A global undo (model reloaded, log replayed): {demo['undo_global_ms']:.0f} ms; a shopper's "
+                     f"longest search meanwhile {demo['undo_longest_search_ms']:.0f} ms.")
     lines.append(f"\n(*) cached text. Peak memory {report['peak_memory_mb']} MB; load average "
                  f"{report['machine']['load_avg_1m']} on {report['machine']['cpus']} CPUs; {report['note']}.")
     return "\n".join(lines)

@@ -96,3 +96,50 @@ def measure_interactions(engine, cfg) -> dict:
     out["interaction_reembed_tol"] = fresh.model.reembed_tol
     log.info("interactions: %s", out)
     return out
+
+
+UNDO_REPEATS = 3
+SHOPPER_PAUSE_S = 0.02
+
+
+def measure_undo(engine, cfg) -> dict:
+    """A global undo on a live engine while a shopper searches every 20 ms (``undo_global_ms``: the
+    reload and replay; ``undo_longest_search_ms``: the longest search the shopper saw meanwhile, as the
+    reload runs outside the engine lock). Its own engine and a temporary log: the model's log is untouched."""
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from retrieval.engine import Engine, EngineConfig
+
+    undo_ms, longest = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        ecfg = EngineConfig(log_url=f"sqlite:///{Path(tmp) / 'bench.db'}", trusted=("bench-staff",))
+        live = Engine.load(engine.model.model_dir, cfg=ecfg)
+        settle()
+        image = live.items.image_ids[0]
+        stop, waits = threading.Event(), []
+
+        def shopper() -> None:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                live.search("summer dress", k=cfg.k)
+                waits.append((time.perf_counter() - t0) * 1000.0)
+                time.sleep(SHOPPER_PAUSE_S)
+
+        for _ in tqdm(range(UNDO_REPEATS), desc="global undo", unit="undo", leave=False):
+            receipt = live.add_metadata(image, "it is made of linen", "bench-staff")
+            waits.clear()
+            stop.clear()
+            thread = threading.Thread(target=shopper, daemon=True)
+            thread.start()
+            t0 = time.perf_counter()
+            live.undo(receipt.interaction_id, "bench-staff")
+            undo_ms.append((time.perf_counter() - t0) * 1000.0)
+            stop.set()
+            thread.join()
+            longest.append(max(waits, default=0.0))
+        live.interaction_log.close()
+    out = {"undo_global_ms": round(float(np.median(undo_ms)), 1), "undo_longest_search_ms": round(max(longest), 1)}
+    log.info("global undo: %s", out)
+    return out

@@ -361,18 +361,20 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
             explainer = self._explainer_for(user)
             return self._results(ids, scores, None, asked, explainer)
 
-    def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
-        """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search)."""
+    def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
+        """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search), as
+        ``user`` sees the graph (their pending statements included: "(as you told me)")."""
         with self._lock, one_thread(self._blas):
             cand = self.node(candidate_id) if candidate_id is not None else None
             node = self.node(result_id)
             text = self._check_text(text)
-            return self.explainer.explain(cand, self.asked(text, self.mentions(text)), node)
+            return self._explainer_for(user).explain(cand, self.asked(text, self.mentions(text, user)), node)
 
-    def describe(self, image_id: str) -> Result:
-        """The product behind ``image_id``: its attributes as ``explanation.shared``, EI-tree concepts, edges."""
+    def describe(self, image_id: str, *, user: str | None = None) -> Result:
+        """The product behind ``image_id``: its attributes as ``explanation.shared``, EI-tree concepts, edges
+        (``user``'s pending statements included)."""
         with self._lock, one_thread(self._blas):
             node = self.node(image_id)
             it = self.items
             return Result(it.image_ids[node], it.product_ids[node], 0.0, it.captions[node], it.categories[node],
-                          it.paths[node], self.explainer.describe(node))
+                          it.paths[node], self._explainer_for(user).describe(node))

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ from retrieval.overlay import LikeBook, UserState
 from retrieval.results import InteractionReceipt
 from retrieval.statements import StatementReader, find_tagger
 from retrieval.taxonomy import normalise_text
-from retrieval.undo import UndoMixin
+from retrieval.undo import GRAPH_STATE, UndoMixin
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class InteractionsMixin(UndoMixin):
         self._detached: set[int] = set()  # attribute nodes created by pending statements, not yet linked
         self._reader: StatementReader | None = None
         self.last_interaction: InteractionTiming | None = None
+        self._rebuild_lock = threading.Lock()  # graph rebuilds (undo, accept) one at a time, in log order
 
     def _user(self, user: str) -> UserState:
         state = self.users.get(user)
@@ -224,8 +226,10 @@ class InteractionsMixin(UndoMixin):
             self.interaction_log.accept(interaction_id, staff_user)
             self.sync()
             row = self.interaction_log.get(interaction_id)
-            if not self._rebuild_user(row.user):  # the statement left the author's overlay, as on a replay
-                self._rebuild_all()
+            rebuild = not self._rebuild_user(row.user)  # the statement left the author's overlay, as on a replay
+        if rebuild:
+            self._rebuild_all()
+        with self._lock:
             p = row.payload
             return InteractionReceipt(row.id, row.kind, row.user, row.scope, (p["image_id"],),
                                       tuple(p.get("attributes", ())), message=f"accepted by {staff_user}")
@@ -253,9 +257,12 @@ class InteractionsMixin(UndoMixin):
                                        fix=f"check that {journal.config.url} is writable and has space") from err
             t2 = time.perf_counter()
             rebuilt = self._forget(row)
+        if rebuilt == GRAPH_STATE:  # outside the lock: other shoppers are answered while it reloads
+            self._rebuild_all()
+        with self._lock:
             t3 = time.perf_counter()
             self.last_interaction = InteractionTiming("undo", ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3),
-                                                      len(self._emb) if rebuilt == "graph" else 0)
+                                                      len(self._emb) if rebuilt == GRAPH_STATE else 0)
             log.info("interaction %d (%s by %s) undone by %s: %s state rebuilt in %.1f ms", row.id, row.kind,
                      row.user, user, rebuilt, ms(t2, t3))
             p = row.payload

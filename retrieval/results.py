@@ -108,7 +108,7 @@ class EngineAPI(Protocol):
         """Refinement: products like ``candidate_id`` with the modification ``text``."""
         ...
 
-    def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
+    def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
         """Graph explanation of one result for the given query."""
         ...
 
@@ -130,6 +130,6 @@ class EngineAPI(Protocol):
         describes the interaction that was undone."""
         ...
 
-    def describe(self, image_id: str) -> Result:
+    def describe(self, image_id: str, *, user: str | None = None) -> Result:
         """The product behind an image id (caption, path, attributes as explanation.shared)."""
         ...

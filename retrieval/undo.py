@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Kept across a graph rebuild: what callers hold (lock, log), the settings, and caches that depend
 # only on the model's text encoder and the taxonomy.
-KEPT = frozenset({"_lock", "_log", "cfg", "_text_cache", "_query_encoder", "_reader", "_blas"})
+KEPT = frozenset({"_lock", "_rebuild_lock", "_log", "cfg", "_text_cache", "_query_encoder", "_reader", "_blas"})
 USER_STATE, GRAPH_STATE = "user", "graph"
 
 
@@ -47,11 +47,11 @@ class UndoMixin(ApplyRowsMixin):
     """Forget an undone row on the live engine (needs the Engine's and InteractionsMixin's fields)."""
 
     def _forget(self, row: Interaction) -> str:
-        """Answer as a replay of the log without ``row`` (already undone there); returns what was rebuilt."""
+        """Forget ``row`` (already undone in the log): USER_STATE when its author's state was rebuilt here,
+        GRAPH_STATE when the caller must now :meth:`_rebuild_all` (after releasing the engine lock)."""
         self._applied = {k for k in self._applied if k.partition("@")[0] != str(row.id)}
         if user_only(row) and self._rebuild_user(row.user, row):
             return USER_STATE
-        self._rebuild_all()
         return GRAPH_STATE
 
     def _rebuild_user(self, user: str, undone: Interaction | None = None) -> bool:
@@ -77,16 +77,26 @@ class UndoMixin(ApplyRowsMixin):
         return True
 
     def _rebuild_all(self) -> None:
-        """Reload the model and replay the log (``Engine.load``), then take over the new state."""
+        """Reload the model and replay the log (``Engine.load``), then take over the new state.
+
+        The reload runs OUTSIDE the engine lock (call this without holding it), so shoppers keep being
+        answered from the old state meanwhile; only the swap, and applying the rows logged during the
+        reload (:meth:`sync`), hold it. Rebuilds take turns, so a later one always loads a later log.
+        """
         t0 = time.perf_counter()
-        with self._lock:
+        with self._rebuild_lock:
             fresh = type(self).load(self.model.model_dir, cfg=self.cfg, index_kind=self.index.kind,
                                     log=self.interaction_log)
-            for name in set(vars(self)) - set(vars(fresh)) - KEPT:  # lazily made caches of the old state
-                delattr(self, name)
-            for name, value in vars(fresh).items():
-                if name not in KEPT:
-                    setattr(self, name, value)
-        settle()  # the replaced state is garbage now; the new one is long-lived
-        log.info("undo: graph state rebuilt from %s and %d logged interactions in %.0f ms", self.model.model_dir,
-                 len(self._applied), ms(t0, time.perf_counter()))
+            t1 = time.perf_counter()
+            with self._lock:
+                for name in set(vars(self)) - set(vars(fresh)) - KEPT:  # lazily made caches of the old state
+                    delattr(self, name)
+                for name, value in vars(fresh).items():
+                    if name not in KEPT:
+                        setattr(self, name, value)
+                caught_up = self.sync()
+                t2 = time.perf_counter()
+        settle(collect=False)  # the new state is long-lived; the old one went with its references
+        log.info("graph state rebuilt from %s and %d logged interactions: reload %.0f ms outside the lock, "
+                 "swap + %d rows logged meanwhile %.1f ms under it", self.model.model_dir, len(self._applied),
+                 ms(t0, t1), caught_up, ms(t1, t2))

@@ -265,7 +265,7 @@ class FakeEngine:
         skip = set(exclude) | self.hidden.get(user or "", set()) | {candidate_id}
         return self._rank(target, k, skip, user, cand, text)
 
-    def explain(self, candidate_id: str | None, text: str, result_id: str) -> Explanation:
+    def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
         """Why ``result_id`` answers the query."""
         self.calls.append(("explain", (candidate_id, text, result_id)))
         cand = self._item(candidate_id) if candidate_id else None
@@ -341,7 +341,7 @@ class FakeEngine:
         self._item(image_id)
         return self._record("dislike", user, (image_id,))
 
-    def describe(self, image_id: str) -> Result:
+    def describe(self, image_id: str, *, user: str | None = None) -> Result:
         """The product behind an id, attributes as ``explanation.shared``."""
         item = self._item(image_id)
         return self._result(item, 0.0, Explanation(shared=tuple(sorted(item.attrs))))

@@ -17,7 +17,7 @@ def test_settle_freezes_survivors_and_a_later_settle_frees_dropped_cycles():
     gone = weakref.ref(dropped)
     try:
         frozen = settle()
-        assert frozen == gc.get_freeze_count() > 0
+        assert frozen > 0 and gc.get_freeze_count() > 0  # (frozen objects freed by refcount leave the count)
         assert not any(o is kept for o in gc.get_objects())  # frozen objects are not walked any more
         del dropped
         gc.collect()

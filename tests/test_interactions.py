@@ -214,6 +214,12 @@ def test_untrusted_metadata_is_private_until_staff_accept_it(tiny_model, tmp_pat
     assert ranking(engine.modify(q.source, "make it linen", k=30, user="bob")) == bob_modify
     eve = {r.image_id: r for r in engine.search("linen dress", k=30, user="eve")}
     assert eve[xid].score >= 2.5 and "material:linen" in eve[xid].explanation.matched
+    why = engine.explain(None, "linen dress", xid, user="eve")  # the "why this one?" turn, for her
+    assert ("material:linen", "eve") in why.stated and "linen (as you told me)" in why.text
+    assert "material:linen" in engine.describe(xid, user="eve").explanation.shared
+    for other in ("bob", None):  # nobody else's explanation mentions her statement
+        assert "material:linen" not in engine.explain(None, "linen dress", xid, user=other).matched
+        assert "material:linen" not in engine.describe(xid, user=other).explanation.shared
     pid = engine.items.product_ids[x]
     eve_all = [r.product_id for r in engine.modify(q.source, "make it linen", k=1000, user="eve")]
     bob_all = [r.product_id for r in engine.modify(q.source, "make it linen", k=1000, user="bob")]
@@ -308,6 +314,43 @@ def test_undoing_a_staff_statement_answers_as_a_fresh_load(tiny_model, tmp_path)
     again = restart(tiny_model, engine)
     assert "material:linen" in keys(engine, x) and "material:linen" in keys(again, x)
     assert ("material:linen", STAFF) in again.describe(xid).explanation.stated
+
+
+def test_a_graph_rebuild_reloads_outside_the_lock_and_catches_up_with_rows_logged_meanwhile(tiny_model, tmp_path,
+                                                                                         monkeypatch):
+    import threading
+
+
+    engine = load(tiny_model, tmp_path)
+    ids = engine.items.image_ids
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    x = image_with(engine, ("category:dress",), ("material:linen",), avoid=q.source)
+    stated = engine.add_metadata(ids[x], "that one is linen", STAFF)
+    reloading, go_on = threading.Event(), threading.Event()
+    real_load = Engine.load.__func__
+
+    def slow_load(cls, *args, **kwargs):
+        reloading.set()
+        assert go_on.wait(30)
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "load", classmethod(slow_load))
+    undo = threading.Thread(target=engine.undo, args=(stated.interaction_id, STAFF))
+    undo.start()
+    assert reloading.wait(30)
+    # while it reloads, shoppers are answered and their interactions are logged and applied
+    assert engine.search("linen dress", k=5)
+    engine.dislike(ids[7], "ann")
+    liked = engine.like(q.source, q.text, [ids[9]], "bob")
+    go_on.set()
+    undo.join(30)
+    assert not undo.is_alive()
+    monkeypatch.setattr(Engine, "load", classmethod(real_load))
+    assert "material:linen" not in keys(engine, x)  # the undo took effect ...
+    assert ids[7] not in {r.image_id for r in engine.modify(q.source, q.text, k=50, user="ann")}  # ... kept the rows
+    assert liked.interaction_id in {int(k.partition("@")[0]) for k in engine._applied}  # logged meanwhile
+    fresh = restart(tiny_model, engine)
+    assert answers(engine, q) == answers(fresh, q) and snapshot(engine)[:4] == snapshot(fresh)[:4]
 
 
 def test_undoing_a_pending_statement_or_a_personal_like_changes_only_that_shopper(tiny_model, tmp_path):
