@@ -20,7 +20,8 @@ import numpy as np
 
 from retrieval import schema
 
-TAIL = 2048  # unsorted edges kept beside the CSR indexes before they are rebuilt
+COMPARE_CELLS = 4096  # tail x ids sizes below which the tail is scanned by one broadcast comparison
+TAIL = 64  # unsorted edges kept beside the CSR indexes before they are rebuilt (a small relation: ~50 us)
 
 
 class _Csr:
@@ -82,7 +83,10 @@ class _Relation:
 
     def _tail(self, ids: np.ndarray, key: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys, others = key[self.base:], other[self.base:]
-        hit = np.flatnonzero(np.isin(keys, ids, kind="table")) if len(keys) else np.zeros(0, np.int64)
+        if len(keys) * len(ids) <= COMPARE_CELLS:  # small: one comparison table beats isin's set-up
+            hit = np.flatnonzero((keys[:, None] == ids[None, :]).any(axis=1))
+        else:
+            hit = np.flatnonzero(np.isin(keys, ids, kind="table"))
         return np.searchsorted(ids, keys[hit]), others[hit]
 
     def out_edges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +120,7 @@ class Adjacency:
         self.g = g
         self.etypes = [e for e in etypes if e in g.canonical_etypes]
         self._rels: dict[schema.CanonicalEtype, _Relation] = {}
-        self._seen: tuple[int, int] | None = None
+        self._seen: int | None = None  # the DGL graph's own edge count at the last sync
 
     def forget(self) -> None:
         """Drop every index (after edges were removed from the graph)."""
@@ -124,14 +128,19 @@ class Adjacency:
         self._seen = None
 
     def sync(self) -> None:
-        """Pick up the edges and nodes added to the graph since the last call."""
+        """Pick up the edges added to the graph since the last call.
+
+        Only the relations the buffer added edges to are looked at, unless the DGL graph's own edge
+        count moved (a write of the buffer, or an edit made on the DGL graph directly): then all are.
+        """
         g = self.g
-        seen = (int(g.num_edges()), int(g.num_nodes()))
-        if seen == self._seen:
-            return
-        for etype in self.etypes:
+        stored = g.stored_edges()
+        dirty = g.take_dirty()
+        etypes = self.etypes if stored != self._seen or len(self._rels) < len(self.etypes) else \
+            [e for e in self.etypes if e in dirty]
+        for etype in etypes:
             self._sync(etype)
-        self._seen = seen
+        self._seen = stored
 
     def relation(self, etype: schema.CanonicalEtype) -> _Relation:
         """The edges of ``etype`` as of the last :meth:`sync`."""

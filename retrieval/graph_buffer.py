@@ -44,6 +44,7 @@ class GraphBuffer:
         self._edges: dict[schema.CanonicalEtype, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         self._n_nodes: dict[str, int] = {}
         self._n_edges: dict[schema.CanonicalEtype, int] = {}
+        self._dirty: set[schema.CanonicalEtype] = set()
 
     @property
     def graph(self):
@@ -98,6 +99,15 @@ class GraphBuffer:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(src), np.concatenate(dst)
 
+    def stored_edges(self) -> int:
+        """Edges in the DGL graph itself (pending ones not counted)."""
+        return int(self._g.num_edges())
+
+    def take_dirty(self) -> set[schema.CanonicalEtype]:
+        """The relations edges were added to (through the buffer) since the last call."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
     # -- additions -----------------------------------------------------------------------
     def add_nodes(self, ntype: str, feats: torch.Tensor) -> int:
         """Append ``len(feats)`` nodes of ``ntype`` (``feat`` rows); returns the first new id."""
@@ -116,6 +126,7 @@ class GraphBuffer:
         ps.append(src)
         pd.append(dst)
         self._n_edges[etype] = self._n_edges.get(etype, 0) + len(src)
+        self._dirty.add(etype)
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

@@ -77,11 +77,12 @@ def test_buffer_writes_itself_once_enough_is_pending(monkeypatch):
     assert not buf.pending and g.num_edges(LIKED_WITH) == 3
 
 
-@pytest.mark.parametrize("tail", [1, 2048])
-def test_adjacency_matches_dgl_through_additions_new_nodes_and_removals(monkeypatch, tail):
+@pytest.mark.parametrize(("tail", "compare_cells"), [(1, 4096), (2048, 4096), (2048, 0)])
+def test_adjacency_matches_dgl_through_additions_new_nodes_and_removals(monkeypatch, tail, compare_cells):
     from retrieval import adjacency
 
     monkeypatch.setattr(adjacency, "TAIL", tail)  # 1: every addition rebuilds the CSR; 2048: all in the tail
+    monkeypatch.setattr(adjacency, "COMPARE_CELLS", compare_cells)  # the tail scanned by comparison / isin
     monkeypatch.setattr(graph_buffer, "FLUSH_AT", 10_000)
     g = small_graph()
     buf = GraphBuffer(g)
