@@ -145,10 +145,8 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: RelationWeight
             inc_ids, inc_pre = _incremental(pre_now, parts[nt], full[nt])
             if len(full[nt]):
                 pre_full = below[full[nt]] @ loop_w + loop_b + full_in[nt].messages(S[layer], weights, layer)
-                ids = np.concatenate([full[nt], inc_ids])
+                ids = np.concatenate([full[nt], inc_ids])  # disjoint; unsorted (only the kept rows are sorted)
                 pre = np.concatenate([pre_full, inc_pre])
-                order = np.argsort(ids, kind="stable")
-                ids, pre = ids[order], pre[order]
             elif len(inc_ids):
                 ids, pre = inc_ids, inc_pre
             else:
@@ -166,8 +164,10 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: RelationWeight
                 keep = np.abs(diff).max(axis=1) > 0
             if keep.any():
                 kept = ids[keep]
-                above[kept] = new[keep]
-                deltas[nt] = (kept, diff[keep])
+                order = np.argsort(kept)
+                kept = kept[order]
+                above[kept] = new[keep][order]
+                deltas[nt] = (kept, diff[keep][order])
                 changed[nt].update(kept.tolist())
     final = deltas.get(schema.IMAGE)
     return changed, set(final[0].tolist()) if final is not None else set()
