@@ -30,6 +30,7 @@ from retrieval.attributes import AttributePredictor
 from retrieval.catalog import Catalog
 from retrieval.config import save_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
+from retrieval.fast_head import numpy_head
 from retrieval.graph import InfoGraph, MentionFinder
 from retrieval.graph_buffer import GraphBuffer
 from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, make_head
@@ -233,6 +234,8 @@ class TrainedModel:
         self._layers = []
         self._rel_weights = relation_weights(self.rgcn)
         self._adjacency = Adjacency(self.buffer, list(self.rgcn.layers[0].rel_index))
+        self._np_head = numpy_head(self.head)
+        self._jk = None if self.rgcn.jk_gate is None else self.rgcn.jk_gate.detach().numpy().copy()
         for lay in self.rgcn.layers:
             w = {e: lay.basis(lay.rel_index[e]).detach().numpy()
                  for e in (REV_MODIFIES, REV_MENTIONS) if e in lay.rel_index}
@@ -267,7 +270,13 @@ class TrainedModel:
 
     @torch.no_grad()
     def compose(self, candidate_node: int, caption_embedding: np.ndarray) -> np.ndarray:
-        """L2-normalised query vector ``[hidden]`` from a candidate image node and a caption embedding."""
+        """L2-normalised query vector ``[hidden]`` from a candidate image node and a caption embedding
+        (in numpy, :mod:`retrieval.fast_head`, when the head's layout allows; else torch)."""
+        if self._np_head is not None:
+            img = self._np_states[-1][schema.IMAGE][candidate_node]
+            if self._jk is not None:
+                img = img + self._jk * self._np_states[0][schema.IMAGE][candidate_node]
+            return self._np_head(img, np.asarray(caption_embedding, dtype=np.float32).reshape(-1))
         cand = self.rgcn.readout(self.states, schema.IMAGE, torch.tensor([candidate_node]))
         q = self.head(cand, torch.as_tensor(np.asarray(caption_embedding, dtype=np.float32))[None])
         return F.normalize(q, dim=-1)[0].numpy()

@@ -212,3 +212,23 @@ def test_old_configs_load_with_the_values_they_were_trained_with(tmp_path):
     assert all(getattr(old, k) == v for k, v in LEGACY_DEFAULTS.items())
     save_config(TrainConfig(), tmp_path / "new.json")
     assert load_train_config(tmp_path / "new.json") == TrainConfig()
+
+
+@pytest.mark.parametrize("kind", ["tirg", "composeae"])
+def test_numpy_head_equals_the_torch_head(kind):
+    from retrieval.fast_head import numpy_head
+    from retrieval.model import make_head
+
+    torch.manual_seed(1)
+    head = make_head(kind, HIDDEN).eval()
+    with torch.no_grad():  # trained-looking parameters: layer norms and scales away from their init
+        for p in head.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    fast = numpy_head(head)
+    assert fast is not None
+    img, txt = torch.randn(5, HIDDEN), torch.randn(5, HIDDEN)
+    with torch.no_grad():
+        want = torch.nn.functional.normalize(head(img, txt), dim=-1).numpy()
+    for i in range(5):
+        np.testing.assert_allclose(fast(img[i].numpy(), txt[i].numpy()), want[i], rtol=1e-4, atol=1e-5)
+    assert numpy_head(TirgHead(HIDDEN, HIDDEN, norm="batch")) is None  # batch norm: the caller keeps torch
