@@ -64,13 +64,12 @@ class RelationWeights:
             self.residual = [bool(lay.residual) for lay in rgcn.layers]
         self._stacks: dict[tuple, np.ndarray] = {}
 
-    def stack(self, layer: int, etypes: tuple[schema.CanonicalEtype, ...], *, side: bool = False) -> np.ndarray:
-        """``[R, d, d]`` (or ``[d, R * d]`` side by side) of the relations ``etypes`` at ``layer``."""
-        key = (layer, etypes, side)
+    def stack(self, layer: int, etypes: tuple[schema.CanonicalEtype, ...]) -> np.ndarray:
+        """``[R, d, d]``: the ``W_r`` of the relations ``etypes`` at ``layer``."""
+        key = (layer, etypes)
         out = self._stacks.get(key)
         if out is None:
-            mats = [self.rel[layer][e] for e in etypes]
-            out = self._stacks[key] = np.concatenate(mats, axis=1) if side else np.stack(mats)
+            out = self._stacks[key] = np.stack([self.rel[layer][e] for e in etypes])
         return out
 
 
@@ -87,8 +86,9 @@ def reembed(rgcn: RGCN, g, states: States, pres: States, weights: RelationWeight
 
     The arithmetic runs in numpy on views of the cached tensors and the edges come from ``adjacency``
     (:mod:`retrieval.adjacency`): an interaction changes a few hundred rows, where the per-call
-    overhead of torch operators and DGL queries, not the arithmetic, was the cost. Relations are
-    batched: one product for every relation out of a node type, one for every relation into it.
+    overhead of torch operators and DGL queries, not the arithmetic, was the cost. A touched node's
+    in-relations are aggregated at once and multiplied in one batched product; a changed node's
+    messages are multiplied per relation, before they spread (a hub) or after they are grouped.
 
     Args:
         rgcn: the model (eval mode).
