@@ -19,39 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from retrieval import schema
+from retrieval.graph_facts import Csr
 
 COMPARE_CELLS = 4096  # tail x ids sizes below which the tail is scanned by one broadcast comparison
 TAIL = 64  # unsorted edges kept beside the CSR indexes before they are rebuilt (a small relation: ~50 us)
-
-
-class _Csr:
-    """Edges ``(key, other)`` grouped by ``key``: ``ptr`` ``[n + 1]`` and ``other`` in key order."""
-
-    def __init__(self, key: np.ndarray, other: np.ndarray, n: int) -> None:
-        order = np.argsort(key, kind="stable")
-        self.other = other[order]
-        self.ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(key, minlength=n), out=self.ptr[1:])
-        self.n = n
-
-    def gather(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(positions in ids, other end)`` of every edge whose key is in ``ids`` (``ids`` < n)."""
-        if len(ids) <= 4:  # a few nodes (a touched hub, a new caption, liked photos): slices
-            if not len(ids):
-                return np.zeros(0, np.int64), np.zeros(0, np.int64)
-            bounds = [(int(self.ptr[i]), int(self.ptr[i + 1])) for i in ids.tolist()]
-            if len(ids) == 1:
-                return np.zeros(bounds[0][1] - bounds[0][0], np.int64), self.other[bounds[0][0]:bounds[0][1]]
-            pos = np.repeat(np.arange(len(ids)), [b - a for a, b in bounds])
-            return pos, np.concatenate([self.other[a:b] for a, b in bounds])
-        start, stop = self.ptr[ids], self.ptr[ids + 1]
-        counts = stop - start
-        total = int(counts.sum())
-        if not total:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pos = np.repeat(np.arange(len(ids)), counts)
-        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        return pos, self.other[np.repeat(start, counts) + offsets]
 
 
 class _Relation:
@@ -60,8 +31,8 @@ class _Relation:
     def __init__(self, src: np.ndarray, dst: np.ndarray, n_src: int, n_dst: int) -> None:
         self.src, self.dst = src, dst
         self.base = len(src)
-        self.by_src = _Csr(src, dst, n_src)
-        self.by_dst = _Csr(dst, src, n_dst)
+        self.by_src = Csr.from_pairs(src, dst, n_src)
+        self.by_dst = Csr.from_pairs(dst, src, n_dst)
         self.deg = np.bincount(dst, minlength=n_dst).astype(np.float32)
 
     def append(self, src: np.ndarray, dst: np.ndarray, n_src: int, n_dst: int) -> None:
@@ -97,10 +68,11 @@ class _Relation:
         """``(positions in ids, sources)`` of the in-edges of sorted unique ``ids``."""
         return self._both(ids, self.by_dst, self.dst, self.src)
 
-    def _both(self, ids: np.ndarray, csr: _Csr, key: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _both(self, ids: np.ndarray, csr: Csr, key: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not len(ids):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pos, far = csr.gather(ids if ids[-1] < csr.n else ids[ids < csr.n])  # newer nodes: tail edges only
+        n = csr.n_rows
+        pos, far = csr.gather(ids if ids[-1] < n else ids[ids < n])  # newer nodes: tail edges only
         if len(key) == self.base:
             return pos, far
         tpos, tfar = self._tail(ids, key, other)

@@ -58,10 +58,8 @@ class GraphBuffer:
         return bool(self._n_nodes or self._n_edges)
 
     # -- counts and reads ----------------------------------------------------------------
-    def num_nodes(self, ntype: str | None = None) -> int:
-        """Nodes of ``ntype`` (all types if None), pending ones included."""
-        if ntype is None:
-            return int(self._g.num_nodes()) + sum(self._n_nodes.values())
+    def num_nodes(self, ntype: str) -> int:
+        """Nodes of ``ntype``, pending ones included."""
         return int(self._g.num_nodes(ntype)) + self._n_nodes.get(ntype, 0)
 
     def num_edges(self, etype: schema.CanonicalEtype | None = None) -> int:

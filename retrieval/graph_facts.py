@@ -49,6 +49,25 @@ class Csr:
         """Ids of row ``i``."""
         return self.idx[self.ptr[i]:self.ptr[i + 1]]
 
+    def gather(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(position in ids, id)`` of every entry of rows ``ids`` (each < ``n_rows``), row by row."""
+        if len(ids) <= 4:  # a few rows (a touched hub, a new caption, liked photos): slices
+            if not len(ids):
+                return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            bounds = [(int(self.ptr[i]), int(self.ptr[i + 1])) for i in ids.tolist()]
+            if len(ids) == 1:
+                return np.zeros(bounds[0][1] - bounds[0][0], np.int64), self.idx[bounds[0][0]:bounds[0][1]]
+            pos = np.repeat(np.arange(len(ids)), [b - a for a, b in bounds])
+            return pos, np.concatenate([self.idx[a:b] for a, b in bounds])
+        start = self.ptr[ids]
+        counts = self.ptr[ids + 1] - start
+        total = int(counts.sum())
+        if not total:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.repeat(np.arange(len(ids)), counts)
+        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        return pos, self.idx[np.repeat(start, counts) + offsets]
+
     def transpose(self, n_cols: int) -> Csr:
         """Column -> rows."""
         rows = np.repeat(np.arange(self.n_rows, dtype=np.int64), np.diff(self.ptr))
