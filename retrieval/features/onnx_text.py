@@ -93,6 +93,8 @@ def other_runnable_tasks() -> int:
     try:
         with open("/proc/loadavg", encoding="ascii") as fh:
             running = int(fh.read().split()[3].split("/")[0])
+        if running <= 1:  # only the caller: no thread list to read (the usual case on an idle server)
+            return 0
         own = 0
         for task in os.scandir("/proc/self/task"):
             try:
