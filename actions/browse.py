@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.engine_provider import get_taxonomy, settings
 from actions.modifications import ModState, from_text, merge, phrase, query_text
 from actions.respond import MODIFY, SEARCH, guarded, mod_events, mod_state, run_query, show_page, user_text
-from retrieval.taxonomy import CATEGORY
+from retrieval.catalog.taxonomy import CATEGORY
 
 SEARCH_WORDS = re.compile(
     r"\b(show|find|search|looking|look for|browse|want|need|buy|do you have|got any|any other|new|different)\b"

@@ -86,8 +86,9 @@ class ActionExplain(Action):
                 sel = tracker.get_slot("selected")
                 picked = [it for it in on_screen if it["image_id"] == sel] or on_screen[:1]
             for item in picked[:2]:
-                exp = get_engine().explain(query.get("candidate"), query.get("text", ""), item["image_id"],
-                                           user=tracker.sender_id)
+                exp = get_engine().explain(
+                    query.get("candidate"), query.get("text", ""), item["image_id"], user=tracker.sender_id
+                )
                 text = exp.text or ", ".join(exp.matched + exp.shared)
                 dispatcher.utter_message(
                     response="utter_explanation", number=item["number"], title=item["title"], explanation=text

@@ -21,10 +21,10 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote
 
+from retrieval.api import EngineAPI
+from retrieval.catalog.taxonomy import Taxonomy
 from retrieval.errors import ConfigError
-from retrieval.heap import settle
-from retrieval.results import EngineAPI
-from retrieval.taxonomy import Taxonomy
+from retrieval.index.heap import settle
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _load() -> EngineAPI:
     if os.environ.get("TAILOR_FAKE_ENGINE") == "1":
         log.warning("TAILOR_FAKE_ENGINE=1: serving the test fake engine, not a trained model")
         return _fake_engine_module().FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None)
-    from retrieval.engine import Engine
+    from retrieval.engine.facade import Engine
 
     model_dir = _model_dir()
     log.info("loading the engine from %s", model_dir)

@@ -18,8 +18,8 @@ from actions.engine_provider import get_engine, get_taxonomy, settings
 from actions.references import resolve
 from actions.respond import guarded, list_slot, run_query, show_page, shown, user_text
 from actions.undo import remembered
+from retrieval.catalog.taxonomy import split_key
 from retrieval.errors import InteractionError
-from retrieval.taxonomy import split_key
 
 log = logging.getLogger(__name__)
 

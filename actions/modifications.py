@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from retrieval.taxonomy import Mention, Taxonomy, normalise_text, split_key
+from retrieval.catalog.taxonomy import Mention, Taxonomy, normalise_text, split_key
 
 NEGATIONS = ("no", "without", "not", "remove", "minus", "lose", "drop")
 FILLER = frozenset(

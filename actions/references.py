@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from retrieval.taxonomy import CATEGORY, Taxonomy
+from retrieval.catalog.taxonomy import CATEGORY, Taxonomy
 
 ORDINALS = {
     "first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,

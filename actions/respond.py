@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.engine_provider import get_engine, settings
 from actions.modifications import ModState
+from retrieval.api import Result
 from retrieval.errors import (
     ConfigError,
     InteractionError,
@@ -22,7 +23,6 @@ from retrieval.errors import (
     TailorError,
     UnknownItemError,
 )
-from retrieval.results import Result
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.engine_provider import get_engine
 from actions.respond import ERROR_RESPONSES, guarded, list_slot, shown, title_of
+from retrieval.catalog.taxonomy import split_key
 from retrieval.errors import InteractionError, PermissionDeniedError
-from retrieval.taxonomy import split_key
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,9 @@ class ActionUndo(Action):
             dispatcher.utter_message(response=UNDONE[receipt.kind], titles=quoted, attributes=values)
             events: list[EventType] = [SlotSet(LAST_INTERACTION, None)]
             if receipt.kind == "dislike":  # it may be shown again in this conversation too
-                events.append(SlotSet("excluded", [i for i in list_slot(tracker, "excluded")
-                                                   if i not in receipt.image_ids]))
+                events.append(
+                    SlotSet("excluded", [i for i in list_slot(tracker, "excluded") if i not in receipt.image_ids])
+                )
             return events
 
         return guarded(dispatcher, step, self.name(), UNDO_ERRORS)

@@ -221,8 +221,15 @@ def demo(args: argparse.Namespace) -> int:
     services: list[Service] = []
     try:
         # Rasa loads its model (~45 s) while the action server starts and loads the engine.
-        rasa = start_rasa_server(args.model, args.rasa_port, f"http://127.0.0.1:{args.action_port}", log_dir,
-                                 host=args.host, env=env, wait=False)
+        rasa = start_rasa_server(
+            args.model,
+            args.rasa_port,
+            f"http://127.0.0.1:{args.action_port}",
+            log_dir,
+            host=args.host,
+            env=env,
+            wait=False,
+        )
         services.append(rasa)
         services.append(start_action_server(args.action_port, log_dir, env))
         wait_rasa(rasa)

@@ -34,9 +34,7 @@ def main() -> int:
     if compiler is None:
         sys.stderr.write("no C compiler found: install gcc (apt-get install gcc) and re-run\n")
         return 1
-    subprocess.run(
-        [compiler, "-shared", "-fPIC", "-x", "c", "-o", str(target), "-"], input=b"\n", check=True
-    )
+    subprocess.run([compiler, "-shared", "-fPIC", "-x", "c", "-o", str(target), "-"], input=b"\n", check=True)
     sys.stdout.write(f"created {target}\n")
     return 0
 

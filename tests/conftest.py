@@ -85,16 +85,23 @@ def tiny_train_config():
     """A fast TrainConfig for ~150-product catalogs: real EfficientNet-Lite0 at 64 px (a registered
     encoder, so a subprocess such as an action server can load the model too), 15 epochs."""
     from retrieval.features import FeatureConfig
-    from retrieval.train import TrainConfig
+    from retrieval.training.config import TrainConfig
 
-    return TrainConfig(epochs=15, batch_size=64, patience=15, negatives=16, caption_graph=False, max_val_queries=60,
-                       features=FeatureConfig(image_size=64))
+    return TrainConfig(
+        epochs=15,
+        batch_size=64,
+        patience=15,
+        negatives=16,
+        caption_graph=False,
+        max_val_queries=60,
+        features=FeatureConfig(image_size=64),
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated demo catalog of 150 products (~300 images, ~260 queries), seed 0."""
-    from retrieval.demo.generate import generate_demo_catalog
+    from retrieval.catalog.demo.generate import generate_demo_catalog
 
     out = tmp_path_factory.mktemp("tiny-demo") / "catalog"
     generate_demo_catalog(out, 150, 0, workers=1)
@@ -105,7 +112,7 @@ def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory trained on ``tiny_catalog`` (one torch thread: two oversubscribe a busy 2-core box)."""
     from retrieval.features.base import torch_threads
-    from retrieval.train import train
+    from retrieval.training.run import train
 
     out = tmp_path_factory.mktemp("tiny-model") / "engine"
     with torch_threads(1):
@@ -116,7 +123,7 @@ def tiny_model(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model: Path):
     """``Engine.load(tiny_model)``, shared: tests must not edit it (load a fresh one to edit)."""
-    from retrieval.engine import Engine
+    from retrieval.engine.facade import Engine
 
     return Engine.load(tiny_model)
 
@@ -125,8 +132,8 @@ def tiny_engine(tiny_model: Path):
 @pytest.fixture(scope="session")
 def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of a metadata tagger trained with ``TEST_CONFIG`` (low F1, but a real Flair model)."""
-    from retrieval.tagger import TEST_CONFIG
-    from retrieval.tagger_train import train_tagger
+    from retrieval.interactions.tagger import TEST_CONFIG
+    from retrieval.interactions.tagger_train import train_tagger
 
     out = tmp_path_factory.mktemp("tiny-tagger")
     train_tagger(out, TEST_CONFIG)

@@ -1,4 +1,4 @@
-"""A small deterministic engine that honours :class:`retrieval.results.EngineAPI` (same dataclasses,
+"""A small deterministic engine that honours :class:`retrieval.api.EngineAPI` (same dataclasses,
 same typed errors) over a tiny catalog of Pillow-drawn images in ``tests/fixtures/chat_catalog``.
 
 The dialogue tests and the servers started with ``TAILOR_FAKE_ENGINE=1`` use it, so the conversation
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrieval.api import Explanation, InteractionReceipt, Result
+from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 from retrieval.errors import InteractionError, InvalidQueryError, PermissionDeniedError, UnknownItemError
-from retrieval.results import Explanation, InteractionReceipt, Result
-from retrieval.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "chat_catalog"
 MAX_K = 1000
@@ -143,7 +143,7 @@ class _Item:
 
 
 class FakeEngine:
-    """Deterministic stand-in for :class:`retrieval.engine.Engine` (see module docstring)."""
+    """Deterministic stand-in for :class:`retrieval.engine.facade.Engine` (see module docstring)."""
 
     def __init__(self, items: list[_Item], taxonomy: Taxonomy | None = None, trusted: tuple[str, ...] = ()) -> None:
         self.items = {it.image_id: it for it in items}
@@ -303,8 +303,9 @@ class FakeEngine:
                 raise InteractionError(f"Interaction {interaction_id} was already undone.", fix="nothing to do")
             receipt = self._log[interaction_id]
             if user != receipt.user and user not in self.trusted:
-                raise PermissionDeniedError(f"{user!r} cannot undo {receipt.user!r}'s interaction.",
-                                            fix="ask its author or staff")
+                raise PermissionDeniedError(
+                    f"{user!r} cannot undo {receipt.user!r}'s interaction.", fix="ask its author or staff"
+                )
             self._undone.add(interaction_id)
             for image_id, attrs in self._catalog.items():
                 self.items[image_id].attrs = set(attrs)

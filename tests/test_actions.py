@@ -227,8 +227,10 @@ def test_undo_forgets_the_last_statement_then_has_nothing_to_undo(engine: FakeEn
     chat.turn(ActionSearch(), "dresses", "search")
     chat.turn(ActionAddMetadata(), "the second one is made of silk", "add_metadata")
     stated = chat.slots["last_interaction"]
-    assert isinstance(stated, int) and cards(chat.turn(ActionSearch(), "silk dress", "search"))[0]["image_id"] == (
-        second["image_id"])
+    assert (
+        isinstance(stated, int)
+        and cards(chat.turn(ActionSearch(), "silk dress", "search"))[0]["image_id"] == (second["image_id"])
+    )
     out = chat.turn(ActionUndo(), "no, undo it", "undo")
     assert responses(out) == ["utter_undone_metadata"] and out[0]["titles"] == f'"{second["title"]}"'
     assert out[0]["attributes"] == "silk" and ("undo", (stated, "shopper-1")) in engine.calls
@@ -316,9 +318,9 @@ def test_missing_model_is_reported_not_crashed(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.slow
 def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same actions on :class:`retrieval.engine.Engine` (a tiny trained model): the contract holds."""
-    from retrieval.engine import Engine, EngineConfig
-    from retrieval.overlay import UserState
+    """The same actions on :class:`retrieval.engine.facade.Engine` (a tiny trained model): the contract holds."""
+    from retrieval.engine.facade import Engine, EngineConfig
+    from retrieval.interactions.overlay import UserState
 
     monkeypatch.setenv("TAILOR_PUBLIC_URL", "http://shop.test")
     # a fresh engine (interactions edit it) whose log stays in memory, not in the shared model directory

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.attributes import (
+from retrieval.catalog.records import ImageRecord
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.errors import ConfigError, InvalidQueryError, ModelNotFoundError
+from retrieval.model.attributes import (
     AttributeConfig,
     AttributePredictor,
     PhraseMatcher,
@@ -15,9 +18,6 @@ from retrieval.attributes import (
     image_label_lists,
     text_attributes,
 )
-from retrieval.catalog import ImageRecord
-from retrieval.errors import ConfigError, InvalidQueryError, ModelNotFoundError
-from retrieval.taxonomy import Taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 
-from retrieval.bench import BenchConfig, NumpyIndex, markdown_table, run_benchmark, scaled_engine
-from retrieval.cli import main
-from retrieval.engine import EngineConfig
-from retrieval.index import IndexConfig
+from retrieval.cli.main import main
+from retrieval.engine.facade import EngineConfig
+from retrieval.evaluation.bench import BenchConfig, NumpyIndex, markdown_table, run_benchmark, scaled_engine
+from retrieval.index.vectors import IndexConfig
 
 
 def test_bench_writes_the_contract_keys(tiny_model, tiny_engine, tmp_path):
@@ -20,8 +20,14 @@ def test_bench_writes_the_contract_keys(tiny_model, tiny_engine, tmp_path):
     data = json.loads(out.read_text())
     assert data["sizes"].keys() == {"demo", str(n)}
     for name, row in data["sizes"].items():
-        for key in ("modify_p50_ms", "modify_p99_ms", "search_p50_ms", "search_p99_ms", "numpy_modify_p99_ms",
-                    "modify_cached_text_p99_ms"):
+        for key in (
+            "modify_p50_ms",
+            "modify_p99_ms",
+            "search_p50_ms",
+            "search_p99_ms",
+            "numpy_modify_p99_ms",
+            "modify_cached_text_p99_ms",
+        ):
             assert row[key] > 0, (name, key)
         assert row["modify_p50_ms"] <= row["modify_p99_ms"]
         assert 0.0 <= row["hnsw"]["recall@10"] <= 1.0 and row["hnsw"]["modify_cached_text_p99_ms"] > 0

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.cli import main
-from retrieval.datasets import load_catalog
-from retrieval.datasets.check import check_catalog
+from retrieval.catalog.datasets import load_catalog
+from retrieval.catalog.datasets.check import check_catalog
+from retrieval.cli.main import main
 from retrieval.errors import DatasetError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,6 +42,7 @@ def error_of(root: Path, **kw: object) -> DatasetError:
 
 
 # --- Fashion200K ---------------------------------------------------------------------------------
+
 
 def test_label_wrong_column_count(tmp_path: Path) -> None:
     root = copy(F200K, tmp_path)
@@ -92,6 +93,7 @@ def test_unreadable_image_only_with_verify(tmp_path: Path) -> None:
 
 
 # --- FashionIQ -----------------------------------------------------------------------------------
+
 
 def test_fashioniq_bad_json(tmp_path: Path) -> None:
     root = copy(FIQ, tmp_path)
@@ -150,16 +152,37 @@ def test_fashioniq_split_file_not_a_list(tmp_path: Path) -> None:
 
 # --- demo meta/ ----------------------------------------------------------------------------------
 
+
 def make_demo(tmp_path: Path) -> Path:
     root = copy(F200K, tmp_path)
     (root / "meta").mkdir()
     cat = load_catalog(F200K)
-    (root / "meta/attributes.jsonl").write_text("".join(
-        json.dumps({"image_id": im.image_id, "product_id": im.product_id, "category": "dress", "split": im.split,
-                    "attributes": ["color:black"]}) + "\n" for im in cat.images))
+    (root / "meta/attributes.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "image_id": im.image_id,
+                    "product_id": im.product_id,
+                    "category": "dress",
+                    "split": im.split,
+                    "attributes": ["color:black"],
+                }
+            )
+            + "\n"
+            for im in cat.images
+        )
+    )
     q = cat.queries[0]
-    row = {"source": q.source, "target": q.target, "template": q.text, "text": "in green", "kind": "single",
-           "split": "test", "category": "dress", "changes": []}
+    row = {
+        "source": q.source,
+        "target": q.target,
+        "template": q.text,
+        "text": "in green",
+        "kind": "single",
+        "split": "test",
+        "category": "dress",
+        "changes": [],
+    }
     (root / "meta/queries.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
     return root
 
@@ -187,6 +210,7 @@ def test_demo_meta_errors(tmp_path: Path) -> None:
 
 
 # --- CLI -----------------------------------------------------------------------------------------
+
 
 def test_cli_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "check", str(F200K), "--verify-images"]) == 0
@@ -227,11 +251,12 @@ def test_cli_check_shared_fashioniq(capsys: pytest.CaptureFixture[str]) -> None:
     summary = json.loads(out[: out.rindex("}") + 1])
     assert summary["images"] == summary["missing_images"] > 70000
     assert summary["queries"] == sum(
-        len(json.loads(p.read_text())) for p in (SHARED_FIQ / "captions").glob("cap.*.json"))
+        len(json.loads(p.read_text())) for p in (SHARED_FIQ / "captions").glob("cap.*.json")
+    )
 
 
 def test_cli_demo_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("retrieval.demo.generate", reason="the demo generator is not in this checkout")
+    pytest.importorskip("retrieval.catalog.demo.generate", reason="the demo generator is not in this checkout")
     out = tmp_path / "demo"
     assert main(["catalog", "demo", "--out", str(out), "--size", "6", "--seed", "2"]) == 0
     generated = json.loads(capsys.readouterr().out)

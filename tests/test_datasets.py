@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.catalog import Catalog
-from retrieval.datasets import detect_format, load_catalog
-from retrieval.datasets.demo import load_demo
-from retrieval.datasets.fashion200k import (
+from retrieval.catalog.datasets import detect_format, load_catalog
+from retrieval.catalog.datasets.demo import load_demo
+from retrieval.catalog.datasets.fashion200k import (
     CaptionIndex,
     clean_caption,
     derive_train_queries,
     different_word,
     load_fashion200k,
 )
-from retrieval.datasets.fashioniq import join_captions, load_fashioniq
+from retrieval.catalog.datasets.fashioniq import join_captions, load_fashioniq
+from retrieval.catalog.records import Catalog
 from retrieval.errors import DatasetError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,6 +33,7 @@ S = "women/skirts/maxi_skirts"
 
 # --- Fashion200K ---------------------------------------------------------------------------------
 
+
 def test_clean_caption_as_tirg() -> None:
     assert clean_caption("  black & white dress.\n") == "black andmark white dressdotmark"
     assert clean_caption("what? *new* dress") == "whatquestionmark starmarknewstarmark dress"
@@ -40,7 +41,10 @@ def test_clean_caption_as_tirg() -> None:
 
 def test_different_word_as_tirg() -> None:
     assert different_word("blue lace cocktail dress", "green lace cocktail dress") == (
-        "blue", "green", "replace blue with green")
+        "blue",
+        "green",
+        "replace blue with green",
+    )
     # the first differing word on each side, even when several differ
     assert different_word("red long silk dress", "black short silk dress")[2] == "replace red with black"
     # TIRG's fallback when no word differs: the last words
@@ -86,9 +90,13 @@ def test_fashion200k_missing_images_counted(tmp_path: Path) -> None:
     (root / gone).unlink()
     shutil.rmtree(root / "women/skirts/mini_skirts")  # a whole folder missing
     cat = load_fashion200k(root)
-    assert sorted(cat.missing_images) == sorted([
-        gone, "women/skirts/mini_skirts/20000001/20000001_0.jpeg", "women/skirts/mini_skirts/20000002/20000002_0.jpeg",
-    ])
+    assert sorted(cat.missing_images) == sorted(
+        [
+            gone,
+            "women/skirts/mini_skirts/20000001/20000001_0.jpeg",
+            "women/skirts/mini_skirts/20000002/20000002_0.jpeg",
+        ]
+    )
     assert len(cat.images) == 12 and len(cat.queries) == 3
     assert load_fashion200k(root, check_images=False).missing_images == []
 
@@ -142,10 +150,10 @@ def test_derive_train_queries() -> None:
 
 # --- FashionIQ -----------------------------------------------------------------------------------
 
+
 def test_join_captions() -> None:
     assert join_captions(["is red", " has long sleeves "]) == "is red and it has long sleeves"
-    assert join_captions(["is red", "is shorter"], "dress", prefix_category=True) == (
-        "dress is red and it is shorter")
+    assert join_captions(["is red", "is shorter"], "dress", prefix_category=True) == ("dress is red and it is shorter")
     assert join_captions(["is red", ""], joiner=", ") == "is red"
     assert join_captions(["is red", "is short"], joiner=" ; ") == "is red ; is short"
 
@@ -155,13 +163,21 @@ def test_fashioniq_fixture() -> None:
     assert cat.source_format == "fashioniq"
     assert len(cat.images) == 14
     assert Counter((im.category, im.split) for im in cat.images) == {
-        ("dress", "train"): 6, ("dress", "val"): 3, ("dress", "test"): 2, ("toptee", "train"): 3}
+        ("dress", "train"): 6,
+        ("dress", "val"): 3,
+        ("dress", "test"): 2,
+        ("toptee", "train"): 3,
+    }
     assert cat.missing_images == ["dress/B0000DRS11"]
     im = cat.image("dress/B0000DRS01")
     assert (im.product_id, im.caption, im.category) == ("B0000DRS01", "", "dress")
     assert cat.image_path(im).is_file()
     assert Counter((q.category, q.split) for q in cat.queries) == {
-        ("dress", "train"): 3, ("dress", "val"): 2, ("dress", "test"): 1, ("toptee", "train"): 2}
+        ("dress", "train"): 3,
+        ("dress", "val"): 2,
+        ("dress", "test"): 1,
+        ("toptee", "train"): 2,
+    }
     first = cat.queries[0]
     assert (first.source, first.target) == ("dress/B0000DRS01", "dress/B0000DRS02")
     assert first.text == "is solid black with no sleeves and it is black with straps" and first.template == ""
@@ -208,6 +224,7 @@ def test_shared_fashioniq_loads(shared_fiq: Catalog) -> None:
 
 # --- demo + dispatcher ---------------------------------------------------------------------------
 
+
 def make_demo(root: Path) -> Path:
     """A demo-layout catalog: the Fashion200K fixture plus meta/ attributes and queries."""
     shutil.copytree(F200K, root)
@@ -217,20 +234,49 @@ def make_demo(root: Path) -> Path:
     with (meta / "attributes.jsonl").open("w") as f:
         for im in cat.images:
             colour = im.caption.split()[0]
-            f.write(json.dumps({"image_id": im.image_id, "product_id": im.product_id,
-                                "category": {"dresses": "dress", "skirts": "skirt"}[im.category], "split": im.split,
-                                "attributes": [f"color:{colour}"]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "image_id": im.image_id,
+                        "product_id": im.product_id,
+                        "category": {"dresses": "dress", "skirts": "skirt"}[im.category],
+                        "split": im.split,
+                        "attributes": [f"color:{colour}"],
+                    }
+                )
+                + "\n"
+            )
     queries = [
-        {"source": cat.queries[0].source, "target": cat.queries[0].target, "template": "replace blue with green",
-         "text": "same but in green", "kind": "single", "split": "test", "category": "dress",
-         "changes": ["color:green"]},
-        {"source": f"{D}/10000006/10000006_0.jpeg", "target": f"{D}/10000005/10000005_0.jpeg",
-         "template": "replace blue with green, replace satin with lace", "text": "green lace instead",
-         "kind": "multi", "split": "test", "category": "dress", "changes": ["color:green", "material:lace"]},
-        {"source": "women/dresses/casual_and_day_dresses/10000002/10000002_0.jpeg",
-         "target": "women/dresses/casual_and_day_dresses/10000001/10000001_0.jpeg",
-         "template": "replace red with black", "text": "make it black", "kind": "single", "split": "train",
-         "category": "dress", "changes": ["color:black"]},
+        {
+            "source": cat.queries[0].source,
+            "target": cat.queries[0].target,
+            "template": "replace blue with green",
+            "text": "same but in green",
+            "kind": "single",
+            "split": "test",
+            "category": "dress",
+            "changes": ["color:green"],
+        },
+        {
+            "source": f"{D}/10000006/10000006_0.jpeg",
+            "target": f"{D}/10000005/10000005_0.jpeg",
+            "template": "replace blue with green, replace satin with lace",
+            "text": "green lace instead",
+            "kind": "multi",
+            "split": "test",
+            "category": "dress",
+            "changes": ["color:green", "material:lace"],
+        },
+        {
+            "source": "women/dresses/casual_and_day_dresses/10000002/10000002_0.jpeg",
+            "target": "women/dresses/casual_and_day_dresses/10000001/10000001_0.jpeg",
+            "template": "replace red with black",
+            "text": "make it black",
+            "kind": "single",
+            "split": "train",
+            "category": "dress",
+            "changes": ["color:black"],
+        },
     ]
     (meta / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     return root
@@ -243,8 +289,10 @@ def test_demo_loader(tmp_path: Path) -> None:
     assert im.attributes == ("color:blue",) and im.category == "dress" and im.product_id == "10000004"
     assert cat.summary()["attributes"] == len({im.caption.split()[0] for im in cat.images})
     assert [(q.kind, q.split, q.text) for q in cat.queries] == [
-        ("single", "test", "same but in green"), ("multi", "test", "green lace instead"),
-        ("single", "train", "make it black")]
+        ("single", "test", "same but in green"),
+        ("multi", "test", "green lace instead"),
+        ("single", "train", "make it black"),
+    ]
     assert cat.queries[0].template == "replace blue with green"
 
 

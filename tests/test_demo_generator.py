@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from retrieval.demo.generate import generate_demo_catalog
-from retrieval.demo.products import caption_groups, sample_products
-from retrieval.demo.render import features_for, render_garment
-from retrieval.demo.silhouettes import Features
+from retrieval.catalog.demo.generate import generate_demo_catalog
+from retrieval.catalog.demo.products import caption_groups, sample_products
+from retrieval.catalog.demo.render import features_for, render_garment
+from retrieval.catalog.demo.silhouettes import Features
+from retrieval.catalog.taxonomy import Taxonomy, split_key
 from retrieval.errors import ConfigError
-from retrieval.taxonomy import Taxonomy, split_key
 
 SIZE = 40
 PATH_RE = re.compile(r"^women/([^/]+)/([^/]+)/(\d{8})/\3_(\d)\.jpeg$")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_e2e_rest import Shopper, get, images, texts
 
-from retrieval.interactions_log import InteractionLog, LogConfig
+from retrieval.interactions.log import InteractionLog, LogConfig
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from rankings import ranking
 
-from retrieval import schema
-from retrieval.cli import main
-from retrieval.engine import Engine, EngineConfig
+from retrieval.catalog.taxonomy import CATEGORY
+from retrieval.cli.main import main
+from retrieval.engine.facade import Engine, EngineConfig
 from retrieval.errors import InteractionError, InvalidQueryError, TailorError, UnknownItemError
-from retrieval.taxonomy import CATEGORY
+from retrieval.graph import schema
 
 
 def _query(engine: Engine, i: int = 0):
@@ -29,8 +29,12 @@ def _check_results(engine: Engine, results, k: int) -> None:
     cat = engine.model.catalog
     for r in results:
         rec = cat.image(r.image_id)
-        assert (r.product_id, r.caption, r.category, r.image_path) == (rec.product_id, rec.caption, rec.category,
-                                                                       rec.path)
+        assert (r.product_id, r.caption, r.category, r.image_path) == (
+            rec.product_id,
+            rec.caption,
+            rec.category,
+            rec.path,
+        )
         assert not Path(r.image_path).is_absolute() and (cat.root / r.image_path).is_file()
         assert r.explanation.text
     scores = [r.score for r in results]
@@ -48,14 +52,22 @@ def test_modify_returns_k_valid_results_without_the_candidate(tiny_engine):
 def test_one_photo_per_product_and_the_candidates_product_is_excluded(tiny_engine):
     import dataclasses
 
-    q = next(q for q in (_query(tiny_engine, i) for i in range(60))
-             if len(tiny_engine._product_nodes[tiny_engine.model.catalog.image(q.source).product_id]) > 1)
+    q = next(
+        q
+        for q in (_query(tiny_engine, i) for i in range(60))
+        if len(tiny_engine._product_nodes[tiny_engine.model.catalog.image(q.source).product_id]) > 1
+    )
     pid = tiny_engine.model.catalog.image(q.source).product_id
     results = tiny_engine.modify(q.source, q.text, k=20)
     assert len({r.product_id for r in results}) == 20 and pid not in {r.product_id for r in results}
     assert len({r.product_id for r in tiny_engine.search("dress", k=20)}) == 20
-    photos = Engine(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index,
-                    dataclasses.replace(tiny_engine.cfg, one_photo_per_product=False))
+    photos = Engine(
+        tiny_engine.model,
+        tiny_engine.items,
+        tiny_engine.facts,
+        tiny_engine.index,
+        dataclasses.replace(tiny_engine.cfg, one_photo_per_product=False),
+    )
     every = photos.modify(q.source, q.text, k=len(tiny_engine.items.image_ids))
     assert q.source not in {r.image_id for r in every} and pid in {r.product_id for r in every}
     # the best photo of each product, in the same order
@@ -67,7 +79,7 @@ def test_one_photo_per_product_and_the_candidates_product_is_excluded(tiny_engin
 
 
 def test_words_that_drop_an_attribute_are_not_asked_for(tiny_engine):
-    from retrieval.ranking import unwanted_keys
+    from retrieval.engine.ranking import unwanted_keys
 
     tax = tiny_engine.taxonomy
     assert unwanted_keys("beige instead of rainbow", tax) == {"color:multicolor"}
@@ -116,8 +128,9 @@ def test_search_filters_exclude_and_user_hidden(tiny_engine):
     state = tiny_engine._user("hider")
     try:
         state.hidden.add(tiny_engine.node(results[0].image_id))
-        assert results[0].image_id not in {r.image_id for r in tiny_engine.search("dress", k=20, filters={group: value},
-                                                                                 user="hider")}
+        assert results[0].image_id not in {
+            r.image_id for r in tiny_engine.search("dress", k=20, filters={group: value}, user="hider")
+        }
     finally:
         tiny_engine.users.pop("hider")
     with pytest.raises(InvalidQueryError, match="Fix: filter on one of"):
@@ -129,8 +142,13 @@ def test_search_filters_exclude_and_user_hidden(tiny_engine):
 def test_large_tiers_ranked_through_the_index_give_the_exact_answer(tiny_engine):
     import dataclasses
 
-    via_index = Engine(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index,
-                       dataclasses.replace(tiny_engine.cfg, tier_index_min=0))
+    via_index = Engine(
+        tiny_engine.model,
+        tiny_engine.items,
+        tiny_engine.facts,
+        tiny_engine.index,
+        dataclasses.replace(tiny_engine.cfg, tier_index_min=0),
+    )
     for text in ("dress", "black", "long sleeves", "red dress"):
         a, b = ranking(tiny_engine.search(text, k=8)), ranking(via_index.search(text, k=8))
         assert a == b, text
@@ -174,10 +192,12 @@ def test_save_load_gives_identical_rankings(tiny_model, tiny_engine, tmp_path):
     tiny_engine.save_index(tmp_path / "index")
     reloaded = Engine.load(tiny_model, index_dir=tmp_path / "index")
     q = _query(tiny_engine)
-    assert [r.image_id for r in reloaded.modify(q.source, q.text, k=10)] == \
-        [r.image_id for r in tiny_engine.modify(q.source, q.text, k=10)]
-    assert [r.image_id for r in reloaded.search("red dress", k=10)] == \
-        [r.image_id for r in tiny_engine.search("red dress", k=10)]
+    assert [r.image_id for r in reloaded.modify(q.source, q.text, k=10)] == [
+        r.image_id for r in tiny_engine.modify(q.source, q.text, k=10)
+    ]
+    assert [r.image_id for r in reloaded.search("red dress", k=10)] == [
+        r.image_id for r in tiny_engine.search("red dress", k=10)
+    ]
     hnsw = Engine.load(tiny_model, index_kind="hnsw")
     assert hnsw.index.kind == "hnsw"
     assert len(hnsw.modify(q.source, q.text, k=10)) == 10
@@ -214,14 +234,16 @@ def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):
     engine = Engine.load(tiny_model)
     facts = engine.facts
     node = 0
-    attr = next(i for i, a in enumerate(facts.attr_keys) if a.startswith("material:") and i not in
-                facts.attributes_of(node))
+    attr = next(
+        i for i, a in enumerate(facts.attr_keys) if a.startswith("material:") and i not in facts.attributes_of(node)
+    )
     before = engine._emb[node].copy()
     etype = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
     changed = engine._apply_edit(edges={etype: [(node, attr)]})
     g = engine.model.graph
     assert bool(g.has_edges_between(node, attr, etype=etype)) and bool(
-        g.has_edges_between(attr, node, etype=schema.reverse(etype)))
+        g.has_edges_between(attr, node, etype=schema.reverse(etype))
+    )
     assert node in changed[schema.IMAGE]
     assert not np.allclose(before, engine._emb[node])
     np.testing.assert_allclose(engine.index.vector(node), engine._emb[node], atol=1e-6)
@@ -232,8 +254,9 @@ def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):
     assert node in set(facts.images_with(attr).tolist())
     # a new attribute node hangs on its group concept
     feat = np.zeros(g.nodes[schema.ATTRIBUTE].data["feat"].shape[1], np.float32)
-    engine._apply_edit(nodes={schema.ATTRIBUTE: [("material:tweed", feat)]},
-                       edges={etype: [(node, len(facts.attr_keys))]})
+    engine._apply_edit(
+        nodes={schema.ATTRIBUTE: [("material:tweed", feat)]}, edges={etype: [(node, len(facts.attr_keys))]}
+    )
     new = facts.attr_keys.index("material:tweed")
     assert engine.model.graph.num_nodes(schema.ATTRIBUTE) == len(facts.attr_keys) == new + 1
     assert "material:tweed" in engine.describe(engine.items.image_ids[node]).explanation.shared
@@ -257,8 +280,8 @@ def test_cli_search_query_and_errors(tiny_model, tiny_engine, capsys):
 
 
 def test_cli_flags_are_the_documented_contract(tmp_path, monkeypatch):
-    from retrieval import cli_engine
-    from retrieval.cli import build_parser
+    from retrieval.cli import engine as cli_engine
+    from retrieval.cli.main import build_parser
 
     p = build_parser()
     a = p.parse_args(["train", "--data", "D", "--out", "M", "--config", "c.json"])
@@ -273,10 +296,12 @@ def test_cli_flags_are_the_documented_contract(tmp_path, monkeypatch):
     assert (a.sizes, a.queries, a.func) == ([1000, 5000], 7, cli_engine.run_bench)
     # train reads --config as a TrainConfig JSON and passes it on
     from retrieval.config import save_config
-    from retrieval.train import TrainConfig
+    from retrieval.training.config import TrainConfig
 
     seen = {}
-    monkeypatch.setattr("retrieval.train.train", lambda data, out, cfg, cache_dir=None: seen.update(cfg=cfg) or {})
+    monkeypatch.setattr(
+        "retrieval.training.run.train", lambda data, out, cfg, cache_dir=None: seen.update(cfg=cfg) or {}
+    )
     save_config(TrainConfig(epochs=3), tmp_path / "c.json")
     args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--config"]
     assert main([*args, str(tmp_path / "c.json")]) == 0 and seen["cfg"].epochs == 3
@@ -290,8 +315,9 @@ def test_text_features_are_cached_by_normalised_text(tiny_engine):
     a = tiny_engine.text_feature("Make it  BLACK please")
     b = tiny_engine.text_feature("make it black please")
     assert a is b and len(tiny_engine._text_cache) == 1
-    np.testing.assert_allclose(a, get_text_encoder(tiny_engine.model.cfg.features).encode(["Make it BLACK please"])[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        a, get_text_encoder(tiny_engine.model.cfg.features).encode(["Make it BLACK please"])[0], atol=1e-6
+    )
 
 
 def test_keyboard_noise_is_refused_but_typos_next_to_words_are_answered(tiny_engine):
@@ -306,6 +332,11 @@ def test_keyboard_noise_is_refused_but_typos_next_to_words_are_answered(tiny_eng
     assert tiny_engine.search("a-line v-neck", k=3) and tiny_engine.search("2 pieces", k=3)
     import dataclasses
 
-    lenient = Engine(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index,
-                     dataclasses.replace(tiny_engine.cfg, require_known_word=False))
+    lenient = Engine(
+        tiny_engine.model,
+        tiny_engine.items,
+        tiny_engine.facts,
+        tiny_engine.index,
+        dataclasses.replace(tiny_engine.cfg, require_known_word=False),
+    )
     assert len(lenient.search("asdkjh qwe", k=3)) == 3

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from test_train import small_config
 
-from retrieval.baselines import BaselineConfig, Queries, attribute_intersection_scores
-from retrieval.demo.generate import generate_demo_catalog
-from retrieval.evaluate import METHODS, evaluate, evaluate_by_category, markdown_table, recalls, target_ranks
-from retrieval.train import train
+from retrieval.catalog.demo.generate import generate_demo_catalog
+from retrieval.evaluation.baselines import BaselineConfig, Queries, attribute_intersection_scores
+from retrieval.evaluation.evaluate import METHODS, evaluate, evaluate_by_category, markdown_table, recalls, target_ranks
+from retrieval.training.run import train
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,12 @@ def test_ranks_exclude_candidate_and_count_product_photos():
 
 def test_attribute_intersection_prefers_x_and_y():
     feats = np.eye(4, dtype=np.float32)
-    attrs = [["color:red", "length:mini"], ["color:black", "length:mini"], ["color:black", "length:maxi"],
-             ["color:red", "length:maxi"]]
+    attrs = [
+        ["color:red", "length:mini"],
+        ["color:black", "length:mini"],
+        ["color:black", "length:maxi"],
+        ["color:red", "length:maxi"],
+    ]
     q = Queries(np.array([0]), np.array([1]), np.zeros((1, 3), np.float32), ["replace red with black"])
     scores = attribute_intersection_scores(feats, attrs, q, np.arange(4), lambda t: ["color:red", "color:black"])
     assert int(np.argmax(scores[0])) == 1  # black (X) and mini like the candidate (Y)

@@ -6,15 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval import schema
-from retrieval.explain import Explainer, GraphFacts, human_list, plural
-from retrieval.graph import CaptionSpec, build_graph
-from retrieval.taxonomy import Taxonomy
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.graph import schema
+from retrieval.graph.build import CaptionSpec, build_graph
+from retrieval.graph.explain import Explainer, GraphFacts, human_list, plural
 
 IMAGES = {
     "red-dress": ["category:dress", "color:red", "fit:a-line", "length:knee-length", "details:belt"],
-    "black-dress": ["category:dress", "color:black", "fit:a-line", "length:knee-length", "details:belt",
-                    "details:pockets"],
+    "black-dress": [
+        "category:dress",
+        "color:black",
+        "fit:a-line",
+        "length:knee-length",
+        "details:belt",
+        "details:pockets",
+    ],
     "black-jumpsuit": ["category:jumpsuit", "color:black", "length:maxi"],
     "navy-skirt": ["category:skirt", "color:navy", "fit:a-line"],
 }
@@ -29,10 +35,19 @@ def _encoder(texts: list[str]) -> np.ndarray:
 def hand():
     tax = Taxonomy.load()
     ids = list(IMAGES)
-    caps = [CaptionSpec("make it black", "red-dress", ("color:black",)),
-            CaptionSpec("longer please", "black-dress", ("length:maxi",))]
-    info = build_graph(ids, [IMAGES[i] for i in ids], caps, tax, image_features=np.zeros((len(ids), 4), np.float32),
-                       caption_features=np.zeros((len(caps), 8), np.float32), text_encoder=_encoder)
+    caps = [
+        CaptionSpec("make it black", "red-dress", ("color:black",)),
+        CaptionSpec("longer please", "black-dress", ("length:maxi",)),
+    ]
+    info = build_graph(
+        ids,
+        [IMAGES[i] for i in ids],
+        caps,
+        tax,
+        image_features=np.zeros((len(ids), 4), np.float32),
+        caption_features=np.zeros((len(caps), 8), np.float32),
+        text_encoder=_encoder,
+    )
     facts = GraphFacts.from_graph(info.graph, info.ids, tax)
     return info, facts, Explainer(facts)
 
@@ -140,7 +155,7 @@ def test_trained_engine_explanations_exist_in_the_graph(tiny_engine):
 
 
 def test_attributes_from_statements_say_who_stated_them(hand):
-    from retrieval.overlay import UserState
+    from retrieval.interactions.overlay import UserState
 
     info, _, _ = hand
     facts = GraphFacts.from_graph(info.graph, info.ids, Taxonomy.load())  # edited below: not the shared one

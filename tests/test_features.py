@@ -236,8 +236,11 @@ def test_other_runnable_tasks_sees_a_busy_process():
 
     from retrieval.features.onnx_text import other_runnable_tasks
 
-    spinner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.write('go\\n'); sys.stdout.flush()\n"
-                                "while True: pass"], stdout=subprocess.PIPE, text=True)
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdout.write('go\\n'); sys.stdout.flush()\nwhile True: pass"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert spinner.stdout.readline() == "go\n"
         time.sleep(0.05)

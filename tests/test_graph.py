@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from retrieval import schema
-from retrieval.catalog import Catalog, ImageRecord, ModQuery
-from retrieval.graph import (
+from retrieval.catalog.records import Catalog, ImageRecord, ModQuery
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.graph import schema
+from retrieval.graph.build import (
     CaptionSpec,
     GraphIds,
     InfoGraph,
@@ -19,7 +20,6 @@ from retrieval.graph import (
     edge_counts,
     taxonomy_attribute_keys,
 )
-from retrieval.taxonomy import Taxonomy
 
 
 def fake_text(texts: list[str]) -> np.ndarray:
@@ -36,14 +36,18 @@ def taxonomy() -> Taxonomy:
 def catalog(tmp_path_factory) -> Catalog:
     images = [
         ImageRecord("a", "p1", "a.jpg", "red knee-length dress", "dress", "train", ("color:red", "length:knee-length")),
-        ImageRecord("b", "p2", "b.jpg", "black knee-length dress", "dress", "train",
-                    ("color:black", "length:knee-length")),
-        ImageRecord("c", "p3", "c.jpg", "striped cotton shirt", "shirt", "test",
-                    ("pattern:striped", "material:cotton")),
+        ImageRecord(
+            "b", "p2", "b.jpg", "black knee-length dress", "dress", "train", ("color:black", "length:knee-length")
+        ),
+        ImageRecord(
+            "c", "p3", "c.jpg", "striped cotton shirt", "shirt", "test", ("pattern:striped", "material:cotton")
+        ),
         ImageRecord("d", "p4", "d.jpg", "floral cotton shirt", "shirt", "test", ("pattern:floral", "material:cotton")),
     ]
-    queries = [ModQuery("a", "b", "replace red with black", split="train"),
-               ModQuery("c", "d", "floral instead of stripes", split="test")]
+    queries = [
+        ModQuery("a", "b", "replace red with black", split="train"),
+        ModQuery("c", "d", "floral instead of stripes", split="test"),
+    ]
     return Catalog(tmp_path_factory.mktemp("cat"), images, queries)
 
 
@@ -58,10 +62,16 @@ def build(catalog: Catalog, taxonomy: Taxonomy, source: str) -> InfoGraph:
     mention = MentionFinder(source, taxonomy, keys)
     train = [q for q in catalog.queries if q.split == "train"]
     caps = [CaptionSpec(q.text, q.source, tuple(mention(q.text)), i) for i, q in enumerate(train)]
-    return build_graph([im.image_id for im in catalog.images], attrs, caps, taxonomy,
-                       image_features=np.random.RandomState(0).randn(4, 10).astype(np.float32),
-                       caption_features=fake_text([c.text for c in caps]), text_encoder=fake_text,
-                       extra_attributes=extra)
+    return build_graph(
+        [im.image_id for im in catalog.images],
+        attrs,
+        caps,
+        taxonomy,
+        image_features=np.random.RandomState(0).randn(4, 10).astype(np.float32),
+        caption_features=fake_text([c.text for c in caps]),
+        text_encoder=fake_text,
+        extra_attributes=extra,
+    )
 
 
 def test_edge_counts_ground_truth(catalog, taxonomy):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from retrieval import graph_buffer, schema
-from retrieval.adjacency import Adjacency
-from retrieval.graph import build_graph
-from retrieval.graph_buffer import GraphBuffer, _tail_slice
-from retrieval.taxonomy import Taxonomy
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.graph import buffer as graph_buffer
+from retrieval.graph import schema
+from retrieval.graph.adjacency import Adjacency
+from retrieval.graph.buffer import GraphBuffer, _tail_slice
+from retrieval.graph.build import build_graph
 
 LIKED_WITH = (schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)
 HAS_ATTR = (schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)
@@ -19,11 +20,23 @@ LIKED_FOR = (schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)
 
 def small_graph():
     rng = np.random.RandomState(0)
-    attrs = [["category:dress", "color:red"], ["category:dress", "color:black"], ["category:shirt", "color:red"],
-             ["category:shirt"], ["category:skirt", "color:red"], ["category:skirt"]]
-    info = build_graph(list("abcdef"), attrs, [], Taxonomy.load(), image_features=rng.randn(6, 4).astype(np.float32),
-                       caption_features=np.zeros((0, 3), np.float32),
-                       text_encoder=lambda t: np.ones((len(t), 3), np.float32))
+    attrs = [
+        ["category:dress", "color:red"],
+        ["category:dress", "color:black"],
+        ["category:shirt", "color:red"],
+        ["category:shirt"],
+        ["category:skirt", "color:red"],
+        ["category:skirt"],
+    ]
+    info = build_graph(
+        list("abcdef"),
+        attrs,
+        [],
+        Taxonomy.load(),
+        image_features=rng.randn(6, 4).astype(np.float32),
+        caption_features=np.zeros((0, 3), np.float32),
+        text_encoder=lambda t: np.ones((len(t), 3), np.float32),
+    )
     return info.graph
 
 
@@ -79,7 +92,7 @@ def test_buffer_writes_itself_once_enough_is_pending(monkeypatch):
 
 @pytest.mark.parametrize(("tail", "compare_cells"), [(1, 4096), (2048, 4096), (2048, 0)])
 def test_adjacency_matches_dgl_through_additions_new_nodes_and_removals(monkeypatch, tail, compare_cells):
-    from retrieval import adjacency
+    from retrieval.graph import adjacency
 
     monkeypatch.setattr(adjacency, "TAIL", tail)  # 1: every addition rebuilds the CSR; 2048: all in the tail
     monkeypatch.setattr(adjacency, "COMPARE_CELLS", compare_cells)  # the tail scanned by comparison / isin
@@ -99,12 +112,14 @@ def test_adjacency_matches_dgl_through_additions_new_nodes_and_removals(monkeypa
             pos, dst = rel.out_edges(ids)
             want_src, want_dst = ref.out_edges(torch.as_tensor(ids), etype=etype)
             assert sorted(zip(ids[pos].tolist(), dst.tolist(), strict=True)) == sorted(
-                zip(want_src.tolist(), want_dst.tolist(), strict=True))
+                zip(want_src.tolist(), want_dst.tolist(), strict=True)
+            )
             ids = np.unique(rng.integers(0, nd, size=3))
             pos, src = rel.in_edges(ids)
             want_src, want_dst = ref.in_edges(torch.as_tensor(ids), etype=etype)
             assert sorted(zip(src.tolist(), ids[pos].tolist(), strict=True)) == sorted(
-                zip(want_src.tolist(), want_dst.tolist(), strict=True))
+                zip(want_src.tolist(), want_dst.tolist(), strict=True)
+            )
             np.testing.assert_array_equal(rel.degree(np.arange(nd)), ref.in_degrees(etype=etype).numpy())
 
     check()

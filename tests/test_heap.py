@@ -1,9 +1,9 @@
-"""retrieval.heap.settle: long-lived objects leave the collector's walk, garbage cycles do not leak."""
+"""retrieval.index.heap.settle: long-lived objects leave the collector's walk, garbage cycles do not leak."""
 
 import gc
 import weakref
 
-from retrieval.heap import settle
+from retrieval.index.heap import settle
 
 
 class Node:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.errors import ConfigError, InvalidQueryError, ModelNotFoundError, UnknownItemError
-from retrieval.index import REBUILD_FRACTION, IndexConfig, VectorIndex
+from retrieval.index.vectors import REBUILD_FRACTION, IndexConfig, VectorIndex
 
 DIM = 16
 

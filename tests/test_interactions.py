@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from rankings import ranking
 
-from retrieval import schema, statements
-from retrieval.engine import Engine, EngineConfig
+from retrieval.catalog.taxonomy import CATEGORY
+from retrieval.engine.facade import Engine, EngineConfig
 from retrieval.errors import InteractionError, PermissionDeniedError, UnknownItemError
-from retrieval.interactions_log import InteractionLog, LogConfig
-from retrieval.statements import Found
-from retrieval.taxonomy import CATEGORY
+from retrieval.graph import schema
+from retrieval.interactions import statements
+from retrieval.interactions.log import InteractionLog, LogConfig
+from retrieval.interactions.statements import Found
 
 STAFF = "staff"
 HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
@@ -37,14 +38,23 @@ def image_with(engine: Engine, has: tuple[str, ...], lacks: tuple[str, ...] = ()
     """The first image with every attribute of ``has``, none of ``lacks``, not of ``avoid``'s product."""
     pids = engine.items.product_ids
     skip = pids[engine.node(avoid)] if avoid else None
-    return next(i for i in range(len(pids))
-                if set(has) <= keys(engine, i) and not set(lacks) & keys(engine, i) and pids[i] != skip)
+    return next(
+        i
+        for i in range(len(pids))
+        if set(has) <= keys(engine, i) and not set(lacks) & keys(engine, i) and pids[i] != skip
+    )
 
 
 def snapshot(engine: Engine) -> tuple:
     g = engine.model.graph
-    return ({nt: g.num_nodes(nt) for nt in g.ntypes}, {e: g.num_edges(e) for e in g.canonical_etypes},
-            len(engine.index), len(engine.interaction_log), engine._emb.copy(), set(engine.users))
+    return (
+        {nt: g.num_nodes(nt) for nt in g.ntypes},
+        {e: g.num_edges(e) for e in g.canonical_etypes},
+        len(engine.index),
+        len(engine.interaction_log),
+        engine._emb.copy(),
+        set(engine.users),
+    )
 
 
 def test_metadata_puts_the_image_in_the_top_tier_and_names_the_new_edge(tiny_model, tmp_path):
@@ -55,7 +65,11 @@ def test_metadata_puts_the_image_in_the_top_tier_and_names_the_new_edge(tiny_mod
     assert all(r.score < 2.5 for r in before if r.image_id == xid)  # not in the linen + dress tier
     receipt = engine.add_metadata(xid, "that one is linen", STAFF)
     assert (receipt.kind, receipt.scope, receipt.attributes, receipt.image_ids) == (
-        "metadata", "global", ("material:linen",), (xid,))
+        "metadata",
+        "global",
+        ("material:linen",),
+        (xid,),
+    )
     row = engine.interaction_log.get(receipt.interaction_id)
     assert row.payload["attributes"] == ["material:linen"] and row.user == STAFF
     linen = engine.model.ids.index(schema.ATTRIBUTE)["material:linen"]
@@ -71,9 +85,13 @@ def test_metadata_puts_the_image_in_the_top_tier_and_names_the_new_edge(tiny_mod
 
 def test_a_stated_exclusive_value_replaces_the_old_one(tiny_model, tmp_path):
     engine = load(tiny_model, tmp_path)
-    x, old, cat = next((i, k, c.partition(":")[2]) for i in range(len(engine.items.image_ids))
-                       for k in sorted(keys(engine, i)) for c in sorted(keys(engine, i))
-                       if k.startswith("color:") and k != "color:black" and c.startswith("category:"))
+    x, old, cat = next(
+        (i, k, c.partition(":")[2])
+        for i in range(len(engine.items.image_ids))
+        for k in sorted(keys(engine, i))
+        for c in sorted(keys(engine, i))
+        if k.startswith("color:") and k != "color:black" and c.startswith("category:")
+    )
     xid = engine.items.image_ids[x]
     word = old.partition(":")[2]
     receipt = engine.add_metadata(xid, f"that {cat} is black", STAFF)
@@ -103,8 +121,7 @@ def test_like_lifts_the_liked_images_for_the_same_pick_and_words(tiny_model, tin
     cap = ids.index(schema.CAPTION)[" ".join(q.text.split())]
     assert bool(g.has_edges_between(a, b, etype=(schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)))
     assert bool(g.has_edges_between([a, b], [cap, cap], etype=(schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)).all())
-    assert bool(g.has_edges_between([a, b], [cand, cand], etype=(schema.IMAGE, schema.LIKED_FROM,
-                                                                  schema.IMAGE)).all())
+    assert bool(g.has_edges_between([a, b], [cand, cand], etype=(schema.IMAGE, schema.LIKED_FROM, schema.IMAGE)).all())
     for user in ("ann", "bob", None):  # the paper's global form: everyone's next answer
         after = [r.image_id for r in engine.modify(q.source, q.text, k=40, user=user)]
         assert after.index(liked[0]) < 12 and after.index(liked[1]) < 25
@@ -147,13 +164,17 @@ def test_dislike_hides_for_that_shopper_only(tiny_model, tmp_path):
 
 @pytest.mark.parametrize("flush_at", [1, 10_000])  # additions written into DGL at once / kept in the buffer
 def test_incremental_reembedding_equals_a_full_forward_pass(tiny_model, tmp_path, monkeypatch, flush_at):
-    from retrieval import graph_buffer
+    from retrieval.graph import buffer as graph_buffer
 
     monkeypatch.setattr(graph_buffer, "FLUSH_AT", flush_at)
     engine = load(tiny_model, tmp_path)
     ids = engine.items.image_ids
-    red, old = next((i, k) for i in range(len(ids)) for k in sorted(keys(engine, i))
-                    if k.startswith("color:") and k != "color:black")
+    red, old = next(
+        (i, k)
+        for i in range(len(ids))
+        for k in sorted(keys(engine, i))
+        if k.startswith("color:") and k != "color:black"
+    )
     engine.add_metadata(ids[red], f"it is black, not {old.partition(':')[2]}", STAFF)  # an edge removed, one added
     engine._reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
     engine.add_metadata(ids[3], "it has a halter neckline", STAFF)  # a new attribute node
@@ -191,8 +212,9 @@ def test_a_new_attribute_becomes_a_node_everyone_can_search(tiny_model, tmp_path
     assert receipt.new_attributes == ("neckline:halter",)
     g, node = engine.model.graph, n_attr
     assert g.num_nodes(schema.ATTRIBUTE) == n_attr + 1 and engine.model.ids.attributes[node] == "neckline:halter"
-    np.testing.assert_allclose(g.nodes[schema.ATTRIBUTE].data["feat"][node].numpy(), engine.text_feature("halter"),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        g.nodes[schema.ATTRIBUTE].data["feat"][node].numpy(), engine.text_feature("halter"), atol=1e-6
+    )
     concept = engine.model.ids.index(schema.CONCEPT)[schema.group_concept("neckline")]
     assert bool(g.has_edges_between(node, concept, etype=(schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)))
     top = engine.search("halter dress", k=5, user="someone-else")[0]
@@ -204,8 +226,10 @@ def test_untrusted_metadata_is_private_until_staff_accept_it(tiny_model, tmp_pat
     q = next(q for q in engine.model.catalog.queries if q.split == "test")
     x = image_with(engine, ("category:dress",), ("material:linen",), avoid=q.source)
     xid = engine.items.image_ids[x]
-    bob_search, bob_modify = ranking(engine.search("linen dress", k=30, user="bob")), ranking(
-        engine.modify(q.source, "make it linen", k=30, user="bob"))
+    bob_search, bob_modify = (
+        ranking(engine.search("linen dress", k=30, user="bob")),
+        ranking(engine.modify(q.source, "make it linen", k=30, user="bob")),
+    )
     graph = snapshot(engine)[:3]
     receipt = engine.add_metadata(xid, "that one is linen", "eve")
     assert receipt.scope == "pending" and [r.id for r in engine.interaction_log.pending()] == [receipt.interaction_id]
@@ -235,28 +259,32 @@ def test_untrusted_metadata_is_private_until_staff_accept_it(tiny_model, tmp_pat
     for e, user in ((engine, "bob"), (engine, "eve"), (again, "eve")):  # eve's overlay no longer holds it
         hit = {r.image_id: r for r in e.search("linen dress", k=30, user=user)}[xid].explanation
         assert credit in hit.stated and "linen (stated by a shopper, accepted by staff)" in hit.text
-    assert ranking(engine.search("linen dress", k=30, user="eve")) == ranking(again.search("linen dress", k=30,
-                                                                                             user="eve"))
+    assert ranking(engine.search("linen dress", k=30, user="eve")) == ranking(
+        again.search("linen dress", k=30, user="eve")
+    )
 
 
 def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
     engine = load(tiny_model, tmp_path)
     ids = engine.items.image_ids
     q = next(q for q in engine.model.catalog.queries if q.split == "test")
-    red = next(i for i in range(len(ids)) if any(k.startswith("color:") and k != "color:black"
-                                                  for k in keys(engine, i)))
+    red = next(
+        i for i in range(len(ids)) if any(k.startswith("color:") and k != "color:black" for k in keys(engine, i))
+    )
     engine.add_metadata(ids[red], "that one is black", STAFF)
     engine.add_metadata(ids[5], "that one is linen", "eve")  # pending: eve's only
     engine.like(q.source, q.text, [ids[7], ids[9]], "ann")
     engine.dislike(ids[11], "ann")
-    restarted = Engine.load(tiny_model, cfg=engine.cfg,
-                            log=InteractionLog(LogConfig(engine.cfg.log_url, trusted_senders=(STAFF,))))
+    restarted = Engine.load(
+        tiny_model, cfg=engine.cfg, log=InteractionLog(LogConfig(engine.cfg.log_url, trusted_senders=(STAFF,)))
+    )
     assert restarted._applied == {f"{r.id}@{r.scope}" for r in engine.interaction_log.list(include_undone=False)}
     live = load(tiny_model, tmp_path / "none")  # no interactions at all
     assert ranking(live.modify(q.source, q.text, k=20)) != ranking(engine.modify(q.source, q.text, k=20))
     for user in (None, "ann", "eve", "bob"):
         assert ranking(restarted.modify(q.source, q.text, k=20, user=user)) == ranking(
-            engine.modify(q.source, q.text, k=20, user=user))
+            engine.modify(q.source, q.text, k=20, user=user)
+        )
         for text in ("black dress", "linen dress", "striped shirt"):
             assert ranking(restarted.search(text, k=20, user=user)) == ranking(engine.search(text, k=20, user=user))
     assert restarted.replay() == 0 and restarted.sync() == 0  # idempotent
@@ -267,13 +295,15 @@ def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
     third = load(tiny_model, tmp_path)  # an undo takes effect on the next load: the row is not replayed
     assert "pattern:striped" not in keys(third, plain)
     assert ranking(third.modify(q.source, q.text, k=20, user="ann")) == ranking(
-        restarted.modify(q.source, q.text, k=20, user="ann"))
+        restarted.modify(q.source, q.text, k=20, user="ann")
+    )
 
 
 def restart(model: Path, engine: Engine) -> Engine:
     """A fresh load of the same model replaying the same log."""
-    return Engine.load(model, cfg=engine.cfg, log=InteractionLog(LogConfig(engine.cfg.log_url,
-                                                                           trusted_senders=(STAFF,))))
+    return Engine.load(
+        model, cfg=engine.cfg, log=InteractionLog(LogConfig(engine.cfg.log_url, trusted_senders=(STAFF,)))
+    )
 
 
 def answers(engine: Engine, q, users=(None, "ann", "eve", "bob")) -> dict:
@@ -302,7 +332,12 @@ def test_undoing_a_staff_statement_answers_as_a_fresh_load(tiny_model, tmp_path)
     assert answers(engine, q) != before
     receipt = engine.undo(stated.interaction_id, STAFF)
     assert (receipt.interaction_id, receipt.kind, receipt.user, receipt.image_ids, receipt.attributes) == (
-        stated.interaction_id, "metadata", STAFF, (xid,), ("material:linen",))
+        stated.interaction_id,
+        "metadata",
+        STAFF,
+        (xid,),
+        ("material:linen",),
+    )
     assert engine.interaction_log.get(stated.interaction_id).undone_by is not None
     assert "material:linen" not in keys(engine, x) and engine.describe(xid).explanation == described
     assert answers(engine, q) == before
@@ -316,10 +351,10 @@ def test_undoing_a_staff_statement_answers_as_a_fresh_load(tiny_model, tmp_path)
     assert ("material:linen", STAFF) in again.describe(xid).explanation.stated
 
 
-def test_a_graph_rebuild_reloads_outside_the_lock_and_catches_up_with_rows_logged_meanwhile(tiny_model, tmp_path,
-                                                                                         monkeypatch):
+def test_a_graph_rebuild_reloads_outside_the_lock_and_catches_up_with_rows_logged_meanwhile(
+    tiny_model, tmp_path, monkeypatch
+):
     import threading
-
 
     engine = load(tiny_model, tmp_path)
     ids = engine.items.image_ids
@@ -400,10 +435,12 @@ def test_undo_checks_who_asks_and_which_interaction(tiny_model, tmp_path):
     theirs = engine.add_metadata(ids[5], "that one is linen", STAFF)
     before = snapshot(engine)
     ann = ranking(engine.search(engine.items.captions[3], k=20, user="ann"))
-    for error, call in [(PermissionDeniedError, lambda: engine.undo(mine.interaction_id, "bob")),
-                        (PermissionDeniedError, lambda: engine.undo(theirs.interaction_id, "ann")),
-                        (InteractionError, lambda: engine.undo(9999, "ann")),
-                        (InteractionError, lambda: engine.undo(mine.interaction_id, ""))]:
+    for error, call in [
+        (PermissionDeniedError, lambda: engine.undo(mine.interaction_id, "bob")),
+        (PermissionDeniedError, lambda: engine.undo(theirs.interaction_id, "ann")),
+        (InteractionError, lambda: engine.undo(9999, "ann")),
+        (InteractionError, lambda: engine.undo(mine.interaction_id, "")),
+    ]:
         with pytest.raises(error, match="Fix:"):
             call()
     after = snapshot(engine)
@@ -442,18 +479,23 @@ def test_malformed_interactions_raise_typed_errors_and_change_nothing(tiny_model
     np.testing.assert_array_equal(after[4], before[4])
 
 
-def test_the_tagger_reads_statements_and_its_absence_is_warned_once(tiny_model, tiny_tagger, tmp_path, caplog,
-                                                                     monkeypatch):
-    from retrieval.tagger import MetadataTagger
+def test_the_tagger_reads_statements_and_its_absence_is_warned_once(
+    tiny_model, tiny_tagger, tmp_path, caplog, monkeypatch
+):
+    from retrieval.interactions.tagger import MetadataTagger
 
     engine = load(tiny_model, tmp_path, tagger_dir=str(tiny_tagger))
     assert isinstance(engine.reader.tagger, MetadataTagger)
-    x, cat = next((i, c.partition(":")[2]) for i in range(len(engine.items.image_ids)) for c in keys(engine, i)
-                  if c.startswith("category:") and "sleeve:long-sleeve" not in keys(engine, i))
+    x, cat = next(
+        (i, c.partition(":")[2])
+        for i in range(len(engine.items.image_ids))
+        for c in keys(engine, i)
+        if c.startswith("category:") and "sleeve:long-sleeve" not in keys(engine, i)
+    )
     receipt = engine.add_metadata(engine.items.image_ids[x], f"that {cat} has long sleeves", STAFF)
     assert receipt.attributes == ("sleeve:long-sleeve",)  # the category names the subject, not a fact
     monkeypatch.setattr(statements, "_warned", False)
-    with caplog.at_level(logging.WARNING, logger="retrieval.statements"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.interactions.statements"):
         plain = load(tiny_model, tmp_path / "plain")
         assert plain.reader.tagger is None
         statements.StatementReader(plain.taxonomy)
@@ -464,7 +506,7 @@ def test_the_tagger_reads_statements_and_its_absence_is_warned_once(tiny_model, 
 
 _WRITER = """
 import sys, time
-from retrieval.engine import Engine, EngineConfig
+from retrieval.engine.facade import Engine, EngineConfig
 engine = Engine.load(sys.argv[1], cfg=EngineConfig(log_url=sys.argv[2], trusted=("staff",)))
 receipt = engine.add_metadata(sys.argv[3], "that one is linen", "staff")
 print(receipt.interaction_id, flush=True)
@@ -482,8 +524,13 @@ def test_an_acknowledged_interaction_survives_sigkill(tiny_model, tmp_path):
     x = image_with(engine, (), ("material:linen",))
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tiny_model), url, engine.items.image_ids[x]],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tiny_model), url, engine.items.image_ids[x]],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+    )
     try:
         acked = int(proc.stdout.readline())  # the receipt: the row is committed
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import ConfigError, InteractionError, PermissionDeniedError
-from retrieval.interactions_log import InteractionLog, LogConfig, as_url
+from retrieval.interactions.log import InteractionLog, LogConfig, as_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,7 +145,7 @@ def test_reader_process_sees_committed_rows(tmp_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import sys
-    from retrieval.interactions_log import InteractionLog, LogConfig
+    from retrieval.interactions.log import InteractionLog, LogConfig
     lg = InteractionLog(LogConfig(url=sys.argv[1], trusted_senders=("staff",)))
     i = 0
     while True:
@@ -191,7 +191,7 @@ def test_database_file_is_plain_sqlite(tmp_path: Path) -> None:
 
 
 def test_cli_list_export_undo_accept(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from retrieval.cli import main
+    from retrieval.cli.main import main
 
     db = tmp_path / "cli.db"
     lg = InteractionLog(LogConfig(url=as_url(db), trusted_senders=("staff",)))
@@ -218,7 +218,7 @@ def test_cli_list_export_undo_accept(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_log_config_round_trips_and_drives_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from retrieval.cli import main
+    from retrieval.cli.main import main
     from retrieval.config import load_config, save_config
 
     cfg = LogConfig(url=as_url(tmp_path / "c.db"), trusted_senders=("anna", "ben"))
@@ -226,8 +226,12 @@ def test_log_config_round_trips_and_drives_the_cli(tmp_path: Path, capsys: pytes
     assert load_config(LogConfig, path) == cfg
     with InteractionLog(cfg) as lg:
         rid = lg.append("metadata", "carl", meta())
-    assert main(["interactions", "accept", str(rid), "--log", str(tmp_path / "c.db"), "--config", str(path),
-                 "--by", "ben"]) == 0
+    assert (
+        main(
+            ["interactions", "accept", str(rid), "--log", str(tmp_path / "c.db"), "--config", str(path), "--by", "ben"]
+        )
+        == 0
+    )
     assert "now global" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="list of user ids"):
         LogConfig(trusted_senders="anna")  # type: ignore[arg-type]

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from retrieval import schema
-from retrieval.artifacts import TrainedModel
-from retrieval.graph import CaptionSpec, build_graph
-from retrieval.losses import compositional_loss, link_prediction_loss, own_product_negatives
-from retrieval.model import RGCN, ComposeAEHead, ScaledNorm, TirgHead
-from retrieval.taxonomy import Taxonomy
-from retrieval.train import TrainConfig
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.graph import schema
+from retrieval.graph.build import CaptionSpec, build_graph
+from retrieval.model.losses import compositional_loss, link_prediction_loss, own_product_negatives
+from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead
+from retrieval.training.artifacts import TrainedModel
+from retrieval.training.config import TrainConfig
 
 IMG_DIM, TXT_DIM, HIDDEN = 12, 8, 16
 
@@ -29,12 +29,26 @@ def tiny():
     """5 images, 2 captions, a few attributes, under the real taxonomy."""
     tax = Taxonomy.load()
     rng = np.random.RandomState(0)
-    attrs = [["category:dress", "color:red"], ["category:dress", "color:black"], ["category:shirt", "color:red"],
-             ["category:shirt", "pattern:striped"], ["category:skirt"]]
-    caps = [CaptionSpec("replace red with black", "a", ("color:red", "color:black")),
-            CaptionSpec("make it striped", "c", ("pattern:striped",))]
-    info = build_graph(list("abcde"), attrs, caps, tax, image_features=rng.randn(5, IMG_DIM).astype(np.float32),
-                       caption_features=fake_text([c.text for c in caps]), text_encoder=fake_text)
+    attrs = [
+        ["category:dress", "color:red"],
+        ["category:dress", "color:black"],
+        ["category:shirt", "color:red"],
+        ["category:shirt", "pattern:striped"],
+        ["category:skirt"],
+    ]
+    caps = [
+        CaptionSpec("replace red with black", "a", ("color:red", "color:black")),
+        CaptionSpec("make it striped", "c", ("pattern:striped",)),
+    ]
+    info = build_graph(
+        list("abcde"),
+        attrs,
+        caps,
+        tax,
+        image_features=rng.randn(5, IMG_DIM).astype(np.float32),
+        caption_features=fake_text([c.text for c in caps]),
+        text_encoder=fake_text,
+    )
     return info
 
 
@@ -43,8 +57,16 @@ def make_model(info, caption_messages: bool = False, jk: bool = False) -> tuple[
     cfg = TrainConfig(hidden=HIDDEN, num_bases=3, caption_messages=caption_messages, dropout=0.0, jk_readout=jk)
     g = info.graph
     in_dims = {nt: int(g.nodes[nt].data["feat"].shape[1]) for nt in g.ntypes}
-    model = RGCN(in_dims, etypes=cfg.message_etypes(), hidden=HIDDEN, num_layers=3, num_bases=3, dropout=0.0,
-                 residual=True, jk=jk)
+    model = RGCN(
+        in_dims,
+        etypes=cfg.message_etypes(),
+        hidden=HIDDEN,
+        num_layers=3,
+        num_bases=3,
+        dropout=0.0,
+        residual=True,
+        jk=jk,
+    )
     if jk:  # a gate unlike its initialisation, so a missed readout shows
         torch.nn.init.normal_(model.jk_gate, 0.5, 1.0)
     model.set_feature_stats(feats(g))
@@ -169,10 +191,16 @@ def test_heads_shapes_and_compositional_loss():
 def test_own_product_negatives_name_the_other_photos_of_the_candidates_product():
     tax = Taxonomy.load()
     rng = np.random.RandomState(0)
-    info = build_graph(list("abcd"), [["color:red"]] * 4, [], tax,
-                       image_features=rng.randn(4, IMG_DIM).astype(np.float32),
-                       caption_features=np.zeros((0, TXT_DIM), np.float32), text_encoder=fake_text,
-                       image_products=["p", "p", "p", "q"])
+    info = build_graph(
+        list("abcd"),
+        [["color:red"]] * 4,
+        [],
+        tax,
+        image_features=rng.randn(4, IMG_DIM).astype(np.float32),
+        caption_features=np.zeros((0, TXT_DIM), np.float32),
+        text_encoder=fake_text,
+        image_products=["p", "p", "p", "q"],
+    )
     hard = own_product_negatives(info.graph, torch.tensor([0, 3]), 3)
     assert sorted(hard[0, :2].tolist()) == [1, 2] and hard[0, 2] == -1
     assert hard[1].tolist() == [-1, -1, -1]
@@ -204,7 +232,7 @@ def test_old_configs_load_with_the_values_they_were_trained_with(tmp_path):
     import json
 
     from retrieval.config import save_config, to_dict
-    from retrieval.train import LEGACY_DEFAULTS, load_train_config
+    from retrieval.training.config import LEGACY_DEFAULTS, load_train_config
 
     data = {k: v for k, v in to_dict(TrainConfig()).items() if k not in LEGACY_DEFAULTS}
     (tmp_path / "old.json").write_text(json.dumps(data))
@@ -216,8 +244,8 @@ def test_old_configs_load_with_the_values_they_were_trained_with(tmp_path):
 
 @pytest.mark.parametrize("kind", ["tirg", "composeae"])
 def test_numpy_head_equals_the_torch_head(kind):
-    from retrieval.fast_head import numpy_head
-    from retrieval.model import make_head
+    from retrieval.model.fast_head import numpy_head
+    from retrieval.model.rgcn import make_head
 
     torch.manual_seed(1)
     head = make_head(kind, HIDDEN).eval()

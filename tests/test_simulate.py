@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from retrieval import schema
-from retrieval.cli import main
-from retrieval.engine import Engine
-from retrieval.graph import InfoGraph
-from retrieval.sim_edits import (
+from retrieval.cli.main import main
+from retrieval.engine.facade import Engine
+from retrieval.evaluation.simulate import SimulateConfig, connection_accuracy, markdown_table, simulate
+from retrieval.graph import schema
+from retrieval.graph.build import InfoGraph
+from retrieval.training.sim_edits import (
     LIKE_RELATIONS,
     attribute_ranking,
     count_edges,
@@ -20,7 +21,6 @@ from retrieval.sim_edits import (
     true_attributes,
     warmup_keys,
 )
-from retrieval.simulate import SimulateConfig, connection_accuracy, markdown_table, simulate
 
 RECALLS = {"R@1", "R@10", "R@50"}
 
@@ -88,8 +88,10 @@ def test_incremental_reembed_stays_local_and_close_to_exact(tiny_model):
     tm = engine.model
     assert tm.reembed_tol > 0
     liked = [0, 1, 2]
-    edit = {"nodes": {schema.CAPTION: [("make it red", engine.text_feature("make it red"))]},
-            "edges": like_edges([liked], [5], tm.graph.num_nodes(schema.CAPTION))}
+    edit = {
+        "nodes": {schema.CAPTION: [("make it red", engine.text_feature("make it red"))]},
+        "edges": like_edges([liked], [5], tm.graph.num_nodes(schema.CAPTION)),
+    }
     changed = engine._apply_edit(**edit)
     assert 0 < len(changed[schema.IMAGE]) < len(tm.ids.images) // 2
     kept = tm.image_embeddings().copy()
@@ -100,8 +102,10 @@ def test_incremental_reembed_stays_local_and_close_to_exact(tiny_model):
 
 def test_cli_simulate_writes_json_markdown_and_png(tiny_model, tmp_path, capsys):
     out = tmp_path / "sim" / "likes.json"
-    assert main(["simulate", "--model", str(tiny_model), "--protocol", "i-like-that", "--json", str(out),
-                 "--likes", "8"]) == 0
+    assert (
+        main(["simulate", "--model", str(tiny_model), "--protocol", "i-like-that", "--json", str(out), "--likes", "8"])
+        == 0
+    )
     assert "| BB2 |" in capsys.readouterr().out
     data = json.loads(out.read_text())
     assert data["rows"]["BB2"]["edges"] > 0

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.cli import main
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.cli.main import main
 from retrieval.errors import DatasetError, InteractionError, ModelNotFoundError
-from retrieval.tagger import TEST_CONFIG, MetadataTagger, Normaliser, load_labelled
-from retrieval.tagger_data import SentenceGenerator, labels_for, spans_to_tags, tokenize
-from retrieval.taxonomy import Taxonomy
+from retrieval.interactions.tagger import TEST_CONFIG, MetadataTagger, Normaliser, load_labelled
+from retrieval.interactions.tagger_data import SentenceGenerator, labels_for, spans_to_tags, tokenize
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fashioniq_val_labelled.jsonl"
 TAXONOMY = Taxonomy.load()
@@ -29,7 +29,7 @@ SHOES = {
 
 @pytest.fixture(scope="module")
 def tagger(tmp_path_factory: pytest.TempPathFactory) -> MetadataTagger:
-    from retrieval.tagger_train import train_tagger
+    from retrieval.interactions.tagger_train import train_tagger
 
     out = tmp_path_factory.mktemp("tagger")
     report = train_tagger(out, TEST_CONFIG)
@@ -41,7 +41,15 @@ def tagger(tmp_path_factory: pytest.TempPathFactory) -> MetadataTagger:
 
 def test_labels_come_from_the_taxonomy() -> None:
     assert labels_for(TAXONOMY) == (
-        "COLOR", "PATTERN", "SLEEVE", "LENGTH", "NECKLINE", "MATERIAL", "FIT", "DETAILS", "CATEGORY"
+        "COLOR",
+        "PATTERN",
+        "SLEEVE",
+        "LENGTH",
+        "NECKLINE",
+        "MATERIAL",
+        "FIT",
+        "DETAILS",
+        "CATEGORY",
     )
     assert labels_for(Taxonomy(SHOES)) == ("HEEL", "COLOR", "CATEGORY")
 
@@ -86,7 +94,7 @@ def test_hand_labelled_fixture_is_well_formed() -> None:
     labels = set(labels_for(TAXONOMY))
     for r in rows:
         for sp in r["spans"]:
-            assert r["text"][sp["start"]:sp["end"]] == sp["surface"] and sp["label"] in labels
+            assert r["text"][sp["start"] : sp["end"]] == sp["surface"] and sp["label"] in labels
     examples = load_labelled(FIXTURE)
     assert len(examples) == len(rows)
     assert sum(t.startswith("B-") for e in examples for t in e.tags) == sum(len(r["spans"]) for r in rows)
@@ -130,7 +138,7 @@ def test_tiny_tagger_extracts_and_normalises(tagger: MetadataTagger) -> None:
     found = {text: {e.key for e in tagger.extract(text)} for text in cases}
     assert sum(cases[t] in keys for t, keys in found.items()) >= 5, found
     ex = tagger.extract("That shirt is linen")
-    assert all(0.0 <= e.score <= 1.0 and "That shirt is linen"[e.start:e.end] == e.surface for e in ex)
+    assert all(0.0 <= e.score <= 1.0 and "That shirt is linen"[e.start : e.end] == e.surface for e in ex)
     assert tagger.extract("") == [] and tagger.extract("   ") == []
     assert tagger.extract_many(["it is black", ""])[1] == []
 
@@ -158,8 +166,15 @@ def test_cli_trains_on_another_taxonomy_and_evaluates(tmp_path: Path, capsys: py
     assert main(["train-tagger", "--out", str(out), "--taxonomy", str(tax), "--sentences", "80", "--epochs", "1"]) == 0
     assert "held-out" in capsys.readouterr().out
     fixture = tmp_path / "shoes.jsonl"
-    fixture.write_text(json.dumps({"text": "black boots", "spans": [
-        {"start": 0, "end": 5, "label": "COLOR"}, {"start": 6, "end": 11, "label": "CATEGORY"}]}) + "\n")
+    fixture.write_text(
+        json.dumps(
+            {
+                "text": "black boots",
+                "spans": [{"start": 0, "end": 5, "label": "COLOR"}, {"start": 6, "end": 11, "label": "CATEGORY"}],
+            }
+        )
+        + "\n"
+    )
     scores = tmp_path / "s.json"
     assert main(["tagger-eval", "--model", str(out), "--fixture", str(fixture), "--json", str(scores)]) == 0
     printed = capsys.readouterr().out

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrieval.artifacts import load_model
-from retrieval.demo.generate import generate_demo_catalog
+from retrieval.catalog.demo.generate import generate_demo_catalog
 from retrieval.features import FeatureConfig, register_image_encoder
-from retrieval.train import TrainConfig, train
+from retrieval.training.artifacts import load_model
+from retrieval.training.config import TrainConfig
+from retrieval.training.run import train
 
 PIXELS = "test-pixels-8x8"
 
@@ -45,8 +46,14 @@ register_image_encoder(PIXELS)(lambda cfg: PixelEncoder())
 
 def small_config(**kw) -> TrainConfig:
     """A fast configuration for ~100-product catalogs."""
-    base = dict(epochs=25, batch_size=64, patience=25, negatives=16, caption_graph=False,
-                features=FeatureConfig(image_encoder=PIXELS))
+    base = dict(
+        epochs=25,
+        batch_size=64,
+        patience=25,
+        negatives=16,
+        caption_graph=False,
+        features=FeatureConfig(image_encoder=PIXELS),
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -67,8 +74,17 @@ def trained(demo, tmp_path_factory) -> tuple[Path, dict]:
 
 def test_model_dir_layout(trained):
     out, metrics = trained
-    for name in ("config.json", "model.pt", "graph.bin", "ids.json", "train_log.json", "catalog.json",
-                 "features/images.npy", "features/queries.npy", "attributes/attribute_model.npz"):
+    for name in (
+        "config.json",
+        "model.pt",
+        "graph.bin",
+        "ids.json",
+        "train_log.json",
+        "catalog.json",
+        "features/images.npy",
+        "features/queries.npy",
+        "attributes/attribute_model.npz",
+    ):
         assert (out / name).is_file(), name
     assert metrics["train_queries"] > 50 and metrics["epochs_run"] >= 1
 
@@ -109,24 +125,32 @@ def test_relations_warmup_trains_only_the_interaction_relations(demo, tmp_path):
 
     import torch
 
-    from retrieval import schema
-    from retrieval.prepare import build_setup
-    from retrieval.sim_edits import warmup_graph
-    from retrieval.train import fit, tune_interaction_relations
+    from retrieval.graph import schema
+    from retrieval.training.loop import fit, tune_interaction_relations
+    from retrieval.training.prepare import build_setup
+    from retrieval.training.sim_edits import warmup_graph
 
     cfg = small_config(epochs=3, warmup_epochs=2)
     setup = build_setup(demo, cfg, cache_dir=tmp_path / "cache", progress=False)
     g = setup.info.graph
     feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
-    fitted = fit(g, feats, setup.train_caption_nodes, setup.train_set, setup.val_set, setup.val_pool, cfg,
-                 progress=False)
+    fitted = fit(
+        g, feats, setup.train_caption_nodes, setup.train_set, setup.val_set, setup.val_pool, cfg, progress=False
+    )
     before = {k: v.clone() for k, v in fitted.rgcn.state_dict().items()}
     with torch.no_grad():
         emb = fitted.rgcn.readout(fitted.rgcn(g, feats, all_layers=True), schema.IMAGE)
     warm, summary = warmup_graph(setup, cfg)
     assert summary["metadata_edges"] > 0 and summary["like_edges"] > 0
-    logs = tune_interaction_relations(fitted, warm, {nt: warm.nodes[nt].data["feat"] for nt in warm.ntypes},
-                                      setup.train_caption_nodes, setup.train_set, cfg, progress=False)
+    logs = tune_interaction_relations(
+        fitted,
+        warm,
+        {nt: warm.nodes[nt].data["feat"] for nt in warm.ntypes},
+        setup.train_caption_nodes,
+        setup.train_set,
+        cfg,
+        progress=False,
+    )
     assert len(logs) == 2 and all(np.isfinite(x["loss"]) for x in logs)
     after = fitted.rgcn.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}

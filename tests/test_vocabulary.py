@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retrieval.cli import main as tailor
-from retrieval.errors import DatasetError
-from retrieval.taxonomy import Taxonomy
-from retrieval.vocabulary import (
+from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.catalog.vocabulary import (
     VocabConfig,
     annotate,
     entity_names,
@@ -20,6 +18,8 @@ from retrieval.vocabulary import (
     synonyms,
     write_vocabulary,
 )
+from retrieval.cli.main import main as tailor
+from retrieval.errors import DatasetError
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {
@@ -36,7 +36,7 @@ TINY = {
 def test_checked_in_vocabulary_is_up_to_date(tmp_path: Path) -> None:
     out = write_vocabulary(Taxonomy.load(REPO / "data" / "taxonomy.yml"), tmp_path / "vocabulary.yml")
     assert out.read_text() == (REPO / "data" / "nlu" / "vocabulary.yml").read_text(), (
-        "data/nlu/vocabulary.yml is stale: run `tailor vocab` (see retrieval/cli_dialogue.py)"
+        "data/nlu/vocabulary.yml is stale: run `tailor vocab` (see retrieval/cli/dialogue.py)"
     )
 
 

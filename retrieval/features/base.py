@@ -58,8 +58,9 @@ class FeatureConfig:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"FeatureConfig.batch_size must be >= 1, got {self.batch_size!r}.", fix="use 32")
         if self.runtime not in RUNTIMES:
-            raise ConfigError(f"FeatureConfig.runtime must be one of {RUNTIMES}, got {self.runtime!r}.",
-                              fix="use 'onnx'")
+            raise ConfigError(
+                f"FeatureConfig.runtime must be one of {RUNTIMES}, got {self.runtime!r}.", fix="use 'onnx'"
+            )
         if not isinstance(self.weights_path, str):
             raise ConfigError("FeatureConfig.weights_path must be a string path.", fix="use '' for the bundled weights")
 
@@ -148,5 +149,5 @@ def blas_controller():
 @contextlib.contextmanager
 def one_thread(blas) -> Iterator[None]:
     """Numpy BLAS and torch on one thread for the duration of a query (FAISS: ``IndexConfig.threads``)."""
-    with (blas.limit(limits=1, user_api="blas") if blas is not None else contextlib.nullcontext()), torch_threads(1):
+    with blas.limit(limits=1, user_api="blas") if blas is not None else contextlib.nullcontext(), torch_threads(1):
         yield

@@ -122,8 +122,15 @@ class TorchImageEncoder:
         probe = np.random.default_rng(0).normal(size=(2, 3, self.size, self.size)).astype(np.float32)
         try:
             if not is_current(path, record):
-                export_module(self._model, (torch.from_numpy(probe[:1]),), path, ["pixels"], ["features"],
-                              {"pixels": {0: "batch"}, "features": {0: "batch"}}, record)
+                export_module(
+                    self._model,
+                    (torch.from_numpy(probe[:1]),),
+                    path,
+                    ["pixels"],
+                    ["features"],
+                    {"pixels": {0: "batch"}, "features": {0: "batch"}},
+                    record,
+                )
             runner = session(path, threads)
             with torch.no_grad():
                 ref = self._model(torch.from_numpy(probe)).numpy().reshape(2, -1)
@@ -358,7 +365,7 @@ def colour_histograms(paths: list[Path], *, missing: list[int] | None = None) ->
     """:func:`colour_histogram` of image files, float32 [N, 192]; missing / unreadable images give zero rows.
 
     Cheap (hundreds of images per second), so not cached. Feed it to the attribute predictor's
-    ``colour`` input (:class:`retrieval.attributes.AttributePredictor`).
+    ``colour`` input (:class:`retrieval.model.attributes.AttributePredictor`).
     """
     out = np.zeros((len(paths), COLOUR_DIM), np.float32)
     bad = []

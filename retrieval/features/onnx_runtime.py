@@ -26,8 +26,15 @@ RUNTIMES = ("onnx", "torch")
 ONNX_ERRORS = (ImportError, OSError, RuntimeError, ValueError)
 
 
-def export_module(module: Any, example: tuple, path: Path, inputs: Sequence[str], outputs: Sequence[str],
-                  dynamic: dict[str, dict[int, str]], record: dict[str, Any]) -> Path:
+def export_module(
+    module: Any,
+    example: tuple,
+    path: Path,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    dynamic: dict[str, dict[int, str]],
+    record: dict[str, Any],
+) -> Path:
     """Export ``module`` (eval mode) to ``path`` with ``record`` as ``path.json``; returns ``path``."""
     import torch
 
@@ -35,8 +42,16 @@ def export_module(module: Any, example: tuple, path: Path, inputs: Sequence[str]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp, torch.no_grad():
         part = Path(tmp) / path.name
-        torch.onnx.export(module.eval(), example, str(part), input_names=list(inputs), output_names=list(outputs),
-                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            module.eval(),
+            example,
+            str(part),
+            input_names=list(inputs),
+            output_names=list(outputs),
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
         os.replace(part, path)
     meta = {**record, "torch": torch.__version__, "opset": OPSET, "export_s": round(time.perf_counter() - t0, 2)}
     record_path(path).write_text(json.dumps(meta, indent=2) + "\n")

@@ -78,8 +78,10 @@ class OnnxQueryEncoder:
         if threads not in self._sessions:
             self._sessions[threads] = session(self._path, threads=threads)
         enc = self._tokenizer([text], truncation=True, max_length=self._max_length, return_tensors="np")
-        out = self._sessions[threads].run(None, {"input_ids": enc["input_ids"].astype(np.int64),
-                                                 "attention_mask": enc["attention_mask"].astype(np.int64)})[0]
+        out = self._sessions[threads].run(
+            None,
+            {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)},
+        )[0]
         return np.asarray(out[0], dtype=np.float32)
 
 
@@ -115,11 +117,14 @@ def _parts(encoder: SentenceTransformerEncoder):
     mods = list(encoder._model)
     names = [type(m).__name__ for m in mods]
     if names != ["Transformer", "Pooling", "Normalize"]:
-        raise ConfigError(f"Text model layout {names} is not Transformer + Pooling + Normalize.",
-                          fix="set EngineConfig.text_runtime to 'torch' for this model")
+        raise ConfigError(
+            f"Text model layout {names} is not Transformer + Pooling + Normalize.",
+            fix="set EngineConfig.text_runtime to 'torch' for this model",
+        )
     pooling = mods[1]
-    if getattr(pooling, "pooling_mode", None) not in (None, "mean") or not getattr(pooling, "pooling_mode_mean_tokens",
-                                                                                  True):
+    if getattr(pooling, "pooling_mode", None) not in (None, "mean") or not getattr(
+        pooling, "pooling_mode_mean_tokens", True
+    ):
         raise ConfigError("Text model pooling is not mean pooling.", fix="set EngineConfig.text_runtime to 'torch'")
     return mods[0].auto_model, mods[0].tokenizer, int(mods[0].max_seq_length or 256)
 
@@ -142,10 +147,19 @@ def export(encoder: SentenceTransformerEncoder, folder: Path) -> Path:
             return torch.nn.functional.normalize(pooled, dim=1)
 
     probe = tokenizer([PROBES[1]], return_tensors="pt")
-    return export_module(MeanPooled(bert), (probe["input_ids"], probe["attention_mask"]), folder / MODEL_FILE,
-                         ["input_ids", "attention_mask"], ["embedding"],
-                         {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                          "embedding": {0: "batch"}}, {"encoder": encoder.name, "dim": encoder.dim})
+    return export_module(
+        MeanPooled(bert),
+        (probe["input_ids"], probe["attention_mask"]),
+        folder / MODEL_FILE,
+        ["input_ids", "attention_mask"],
+        ["embedding"],
+        {
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "embedding": {0: "batch"},
+        },
+        {"encoder": encoder.name, "dim": encoder.dim},
+    )
 
 
 def _verified(encoder: SentenceTransformerEncoder, fast: OnnxQueryEncoder) -> float:
@@ -171,8 +185,10 @@ def query_encoder(encoder: SentenceTransformerEncoder, folder: Path | None, runt
         fast = OnnxQueryEncoder(folder / MODEL_FILE, tokenizer, max_length, encoder.dim)
         diff = _verified(encoder, fast)
         if diff > MAX_DIFF:
-            raise ConfigError(f"The ONNX text encoder differs from torch by {diff:.2e}.",
-                              fix=f"delete {folder} to export it again, or use text_runtime 'torch'")
+            raise ConfigError(
+                f"The ONNX text encoder differs from torch by {diff:.2e}.",
+                fix=f"delete {folder} to export it again, or use text_runtime 'torch'",
+            )
         log.info("text queries through ONNX Runtime (%s; max difference from torch %.1e)", folder, diff)
         return fast
     except (ConfigError, *ONNX_ERRORS) as err:

@@ -1,0 +1,140 @@
+"""What the engine façade returns: results with their graph explanations.
+
+These dataclasses are the contract between :mod:`retrieval.engine.facade` and the Rasa actions (and any
+fake engine the action tests use). Everything is plain data, JSON-ready via :meth:`to_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """A node of the information graph named in an explanation."""
+
+    ntype: str  # "image" | "caption" | "attribute" | "concept" | "user"
+    node_id: int  # id within its node type in the DGL graph
+    label: str  # "color:black", an image id, a caption text...
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """An edge of the information graph named in an explanation."""
+
+    src: GraphNode
+    relation: str  # canonical relation name, e.g. "has_attribute"
+    dst: GraphNode
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a result was returned, from graph nodes and edges.
+
+    Attributes:
+        shared: attribute keys the result shares with the candidate ("fit:a-line").
+        matched: attribute keys the result has that the text asked for ("color:black").
+        replaced: (old, new) attribute keys where an exclusive group's value was replaced.
+        missing: attribute keys the text asked for that the result lacks.
+        concepts: EI-tree concepts on the result's path that the candidate shares.
+        edges: the graph edges behind the statements above (all exist in the graph).
+        text: one or two sentences for a shopper.
+        stated: (attribute key, who) for each attribute above the result is credited with through a
+            ``has_user_attribute`` edge, i.e. a person's statement rather than the catalog (who: the
+            staff member, "a shopper, accepted by <staff>", or the viewing shopper for their own
+            pending statement).
+    """
+
+    shared: tuple[str, ...] = ()
+    matched: tuple[str, ...] = ()
+    replaced: tuple[tuple[str, str], ...] = ()
+    missing: tuple[str, ...] = ()
+    concepts: tuple[str, ...] = ()
+    edges: tuple[GraphEdge, ...] = ()
+    text: str = ""
+    stated: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    """One returned product photo."""
+
+    image_id: str
+    product_id: str
+    score: float
+    caption: str
+    category: str
+    image_path: str  # relative to the catalog root; the bot serves it over HTTP
+    explanation: Explanation = field(default_factory=Explanation)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InteractionReceipt:
+    """What an interaction recorded (returned by add_metadata / like / dislike; by undo: what it cancelled)."""
+
+    interaction_id: int
+    kind: str  # "metadata" | "like" | "dislike"
+    user: str
+    scope: str  # "global" | "user" | "pending" (untrusted metadata awaiting staff)
+    image_ids: tuple[str, ...]
+    attributes: tuple[str, ...] = ()
+    new_attributes: tuple[str, ...] = ()
+    message: str = ""
+
+
+class EngineAPI(Protocol):
+    """The façade the actions use; :class:`retrieval.engine.facade.Engine` implements it.
+
+    Errors are :class:`retrieval.errors.TailorError` subclasses (UnknownItemError for an unknown
+    id, InvalidQueryError for empty text / bad k, InteractionError for a statement with nothing
+    to record).
+    """
+
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        exclude: tuple[str, ...] = (),
+    ) -> list[Result]:
+        """First turn: products matching words ("red summer dresses")."""
+        ...
+
+    def modify(
+        self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *, user: str | None = None
+    ) -> list[Result]:
+        """Refinement: products like ``candidate_id`` with the modification ``text``."""
+        ...
+
+    def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
+        """Graph explanation of one result for the given query."""
+        ...
+
+    def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
+        """ "that shirt is linen": extract attributes, add nodes / edges, re-embed, update index."""
+        ...
+
+    def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
+        """ "I like that": link liked images to each other, the caption and the candidate."""
+        ...
+
+    def dislike(self, image_id: str, user: str) -> InteractionReceipt:
+        """ "not this one": hide it and lower similar ones for this user."""
+        ...
+
+    def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
+        """ "undo that": cancel one of ``user``'s interactions (PermissionDeniedError for someone else's
+        unless ``user`` is trusted; InteractionError for an unknown or already undone id); the receipt
+        describes the interaction that was undone."""
+        ...
+
+    def describe(self, image_id: str, *, user: str | None = None) -> Result:
+        """The product behind an image id (caption, path, attributes as explanation.shared)."""
+        ...

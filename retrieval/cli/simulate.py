@@ -1,0 +1,64 @@
+"""``tailor simulate``: the paper's interaction experiments (Tables 3 and 4) on a trained model.
+
+Writes the JSON report, a markdown table (default: beside the JSON, ``.md``) and a recall plot
+(default ``.png``), and prints the table. See :mod:`retrieval.evaluation.simulate` for the protocols.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+PROTOCOL_CHOICES = (
+    "more-metadata",
+    "i-like-that",
+)  # retrieval.evaluation.simulate.PROTOCOLS (not imported: fast --help)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``simulate``."""
+    p = subparsers.add_parser(
+        "simulate", help="simulated interactions: Table 3 (more-metadata) or Table 4 (i-like-that), no training"
+    )
+    p.add_argument("--model", type=Path, required=True, help="trained model directory (with interaction warm-up)")
+    p.add_argument("--protocol", required=True, choices=PROTOCOL_CHOICES, help="which experiment")
+    p.add_argument("--json", type=Path, required=True, help="where to write the report JSON")
+    p.add_argument("--markdown", type=Path, default=None, help="markdown table (default: beside the JSON, .md)")
+    p.add_argument("--plot", type=Path, default=None, help="recall plot (default: beside the JSON, .png)")
+    p.add_argument("--likes", type=int, default=1000, help="i-like-that interactions (default 1000)")
+    p.add_argument(
+        "--like-split",
+        default="test",
+        choices=["test", "train"],
+        help="queries the likes are made on: test = the evaluated ones, as the paper (default)",
+    )
+    p.add_argument(
+        "--match",
+        default="product",
+        choices=["product", "image"],
+        help="a hit is any photo of the target's product (default) or the target photo only",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of AA4's half and of the interaction sample")
+    p.set_defaults(func=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Run one protocol and print its table."""
+    from retrieval.evaluation.simulate import SimulateConfig, markdown_table, simulate
+
+    cfg = SimulateConfig(likes=args.likes, like_split=args.like_split, match=args.match, seed=args.seed)
+    report = simulate(
+        args.model,
+        args.protocol,
+        cfg,
+        out_json=args.json,
+        markdown=args.markdown or args.json.with_suffix(".md"),
+        plot=args.plot or args.json.with_suffix(".png"),
+    )
+    print(markdown_table(report))
+    print(
+        f"\nwrote {args.json}, {args.markdown or args.json.with_suffix('.md')}, "
+        f"{args.plot or args.json.with_suffix('.png')} ({report['seconds']} s)"
+    )
+    return 0

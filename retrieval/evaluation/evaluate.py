@@ -1,0 +1,328 @@
+"""``tailor evaluate``: R@1/10/50/100 of the graph and every baseline, side by side, same features.
+
+Protocol (TIRG's): each test query (candidate image + modification text) ranks the test-split
+images, the candidate itself excluded; a hit at k is the true target among the first k. Methods:
+image-only, text-only, concat, tirg, composeae, attribute-intersection (A.2), graph-predicted,
+graph-caption (A.5; trained here if the model directory lacks it). The FashionIQ protocol (R@10/50/100
+per category, each category's own pool, as ComposeAE) is :func:`evaluate_by_category`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.catalog.records import TEST
+from retrieval.errors import ConfigError, DatasetError
+from retrieval.evaluation.baselines import (
+    LEARNED,
+    BaselineConfig,
+    Queries,
+    attribute_intersection_scores,
+    composer_scores,
+    image_only_scores,
+    train_composer,
+)
+from retrieval.evaluation.plots import new_figure, save_figure
+from retrieval.features.base import torch_threads
+from retrieval.graph import schema
+from retrieval.training.artifacts import TrainedModel, load_model
+
+log = logging.getLogger(__name__)
+
+KS = (1, 10, 50, 100)
+MATCHES = ("product", "image")
+METHODS = (
+    "image-only",
+    "text-only",
+    "concat",
+    "tirg",
+    "composeae",
+    "attribute-intersection",
+    "graph-predicted",
+    "graph-caption",
+)
+Scorer = Callable[[Queries, np.ndarray], np.ndarray]
+
+
+def target_ranks(scores: np.ndarray, targets: Sequence[np.ndarray], exclude: np.ndarray) -> np.ndarray:
+    """0-based rank of the best-scored correct image per query (candidate excluded); huge if none in the pool.
+
+    Args:
+        scores: ``[n, pool]``.
+        targets: per query, the pool columns that count as a hit (the target, or its product's photos).
+        exclude: per query, the pool column of the candidate (-1 = not in the pool).
+    """
+    s = scores.astype(np.float64, copy=True)
+    rows = np.arange(len(s))
+    ex = exclude >= 0
+    s[rows[ex], exclude[ex]] = -np.inf
+    ranks = np.full(len(s), np.iinfo(np.int64).max // 2, dtype=np.int64)
+    for i, cols in enumerate(targets):
+        cols = cols[cols >= 0]
+        if len(cols):
+            ranks[i] = int((s[i] > s[i, cols].max()).sum())
+    return ranks
+
+
+def recalls(ranks: np.ndarray, ks: Sequence[int] = KS) -> dict[str, float]:
+    """Recall@k in percent from target ranks."""
+    n = max(len(ranks), 1)
+    return {f"R@{k}": round(100.0 * float((ranks < k).sum()) / n, 2) for k in ks}
+
+
+def _queries(tm: TrainedModel, idx: list[int]) -> Queries:
+    cat = tm.catalog
+    index = tm.ids.index(schema.IMAGE)
+    qs = [cat.queries[i] for i in idx]
+    return Queries(
+        candidates=np.array([index[q.source] for q in qs], dtype=np.int64),
+        targets=np.array([index.get(q.target, -1) for q in qs], dtype=np.int64),
+        text=tm.query_features[idx] if idx else np.zeros((0, tm.query_features.shape[1]), np.float32),
+        texts=[q.text for q in qs],
+    )
+
+
+def graph_scorer(tm: TrainedModel) -> Scorer:
+    """Scores of a trained graph model (captions embedded as sinks, as at query time)."""
+    emb = tm.image_embeddings()
+
+    def score(q: Queries, pool: np.ndarray) -> np.ndarray:
+        qv = tm.embed_queries(q.text, q.candidates.tolist(), [tm.mentions(t) for t in q.texts])
+        return qv @ emb[pool].T
+
+    return score
+
+
+def ensure_caption_variant(tm: TrainedModel, *, progress: bool = True) -> TrainedModel:
+    """The model's graph-caption variant, trained into ``MODEL/graph-caption`` when missing."""
+    variant = tm.caption_variant()
+    if variant is not None:
+        return variant
+    from retrieval.training.artifacts import save_model
+    from retrieval.training.loop import CAPTION_VARIANT_DIR, fit
+    from retrieval.training.prepare import build_setup
+    from retrieval.training.run import with_source
+
+    log.info("training the graph-caption variant (missing from %s)", tm.model_dir)
+    cfg = with_source(tm.cfg, "caption")
+    setup = build_setup(
+        tm.catalog_info["path"],
+        cfg,
+        cache_dir=tm.model_dir / "feature-cache",
+        progress=progress,
+        features=(tm.image_features, tm.query_features),
+    )
+    fitted = fit(
+        setup.info.graph,
+        setup.node_features(),
+        setup.train_caption_nodes,
+        setup.train_set,
+        setup.val_set,
+        setup.val_pool,
+        cfg,
+        progress=progress,
+        desc="train graph-caption",
+    )
+    save_model(tm.model_dir / CAPTION_VARIANT_DIR, cfg, setup, fitted)
+    return load_model(tm.model_dir / CAPTION_VARIANT_DIR)
+
+
+def build_scorers(
+    tm: TrainedModel,
+    methods: Sequence[str],
+    train: Queries,
+    val: Queries,
+    val_pool: np.ndarray,
+    cfg: BaselineConfig,
+    *,
+    progress: bool = True,
+) -> tuple[dict[str, Scorer], dict[str, float]]:
+    """A scorer per method (training the learned baselines) and each method's training seconds."""
+    feats = tm.image_features
+    image_attrs = [[] for _ in tm.ids.images]
+    src, dst = tm.graph.edges(etype=(schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE))
+    for i, a in zip(src.tolist(), dst.tolist(), strict=True):
+        image_attrs[i].append(tm.ids.attributes[a])
+    scorers: dict[str, Scorer] = {}
+    seconds: dict[str, float] = {}
+    for m in methods:
+        t0 = time.perf_counter()
+        if m == "image-only":
+            scorers[m] = lambda q, pool: image_only_scores(feats, q, pool)
+        elif m in LEARNED:
+            model = train_composer(m, feats, train, val, val_pool, cfg, progress=progress)
+            scorers[m] = lambda q, pool, model=model: composer_scores(model, feats, q, pool)
+        elif m == "attribute-intersection":
+            scorers[m] = lambda q, pool: attribute_intersection_scores(feats, image_attrs, q, pool, tm.mention_finder)
+        elif m == "graph-predicted":
+            scorers[m] = graph_scorer(tm)
+        elif m == "graph-caption":
+            scorers[m] = graph_scorer(tm if tm.cfg.attribute_source == "caption" else ensure_caption_variant(tm))
+        else:
+            raise ConfigError(f"Unknown evaluation method {m!r}.", fix=f"use some of {', '.join(METHODS)}")
+        seconds[m] = round(time.perf_counter() - t0, 2)
+    return scorers, seconds
+
+
+def evaluate(
+    model_dir: str | Path,
+    out_json: str | Path | None = None,
+    *,
+    methods: Sequence[str] = METHODS,
+    plot: str | Path | None = None,
+    baseline_cfg: BaselineConfig | None = None,
+    match: str = "product",
+    progress: bool = True,
+) -> dict:
+    """Evaluate every method on the test queries over the test image pool.
+
+    Args:
+        model_dir: a trained model directory.
+        out_json: where to write ``{"queries": N, "results": {method: {"R@1": .., ...}}}`` (percent).
+        methods: which methods, in table order.
+        plot: PNG path of a recall@k plot (None: no plot).
+        baseline_cfg: training settings of the learned baselines.
+        match: "product" (any photo of the target's product is a hit, like TIRG's caption match) or
+            "image" (only the target photo).
+        progress: show progress bars.
+
+    Returns:
+        The JSON dict written to ``out_json``.
+    """
+    with torch_threads():
+        return _evaluate(
+            model_dir, out_json, methods=methods, plot=plot, baseline_cfg=baseline_cfg, match=match, progress=progress
+        )
+
+
+def _evaluate(model_dir, out_json, *, methods, plot, baseline_cfg, match, progress) -> dict:
+    tm = load_model(model_dir)
+    cat = tm.catalog
+    if [im.image_id for im in cat.images] != tm.ids.images:
+        raise DatasetError(
+            "the catalog changed since training (image ids differ).",
+            path=tm.catalog_info["path"],
+            fix="re-train the model on the current catalog",
+        )
+    test_idx = [i for i in tm.splits["test"] if cat.queries[i].target in cat]
+    if not test_idx:
+        raise DatasetError(
+            "no test queries with a known target.",
+            path=tm.catalog_info["path"],
+            fix="evaluate on a catalog whose test queries name their targets",
+        )
+    pool = np.array([i for i, im in enumerate(cat.images) if im.split == TEST], dtype=np.int64)
+    val_idx = tm.splits["val"]
+    train, val = _queries(tm, tm.splits["train"]), _queries(tm, val_idx)
+    val_splits = {cat.images[t].split for t in val.targets if t >= 0}
+    val_pool = np.array([i for i, im in enumerate(cat.images) if im.split in val_splits], dtype=np.int64)
+    scorers, seconds = build_scorers(
+        tm, methods, train, val, val_pool, baseline_cfg or BaselineConfig(), progress=progress
+    )
+    q = _queries(tm, test_idx)
+    hits = hit_images(tm, q, match)
+    ranks = {m: _ranks(scorers[m], q, pool, hits) for m in methods}
+    report = {"queries": len(test_idx), "results": {m: recalls(ranks[m]) for m in methods}}
+    if out_json:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_json).write_text(json.dumps(report, indent=2) + "\n")
+    if plot:
+        plot_recalls(ranks, plot, title=f"{len(test_idx)} test queries, pool {len(pool)} images")
+    log.info("evaluation (training seconds %s):\n%s", seconds, markdown_table(report))
+    return report
+
+
+def _ranks(scorer: Scorer, q: Queries, pool: np.ndarray, hits: list[list[int]], chunk: int = 512) -> np.ndarray:
+    size = 1 + max(int(pool.max()), int(q.candidates.max()), max((max(h) for h in hits if h), default=0))
+    col = np.full(size, -1, dtype=np.int64)
+    col[pool] = np.arange(len(pool))
+    out = []
+    for lo in range(0, len(q), chunk):
+        sl = slice(lo, lo + chunk)
+        part = Queries(q.candidates[sl], q.targets[sl], q.text[sl], q.texts[sl])
+        t = [col[np.array(h, dtype=np.int64)] if h else np.zeros(0, np.int64) for h in hits[lo : lo + chunk]]
+        out.append(target_ranks(scorer(part, pool), t, col[part.candidates]))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def hit_images(tm: TrainedModel, q: Queries, match: str) -> list[list[int]]:
+    """Per query, the image nodes that count as a hit: the target ("image") or its product's photos ("product")."""
+    if match not in MATCHES:
+        raise ConfigError(f"Unknown match rule {match!r}.", fix=f"use one of {MATCHES}")
+    if match == "image":
+        return [[int(t)] if t >= 0 else [] for t in q.targets]
+    by_product: dict[str, list[int]] = {}
+    for i, im in enumerate(tm.catalog.images):
+        by_product.setdefault(im.product_id, []).append(i)
+    return [by_product[tm.catalog.images[t].product_id] if t >= 0 else [] for t in q.targets]
+
+
+def evaluate_by_category(
+    model_dir: str | Path,
+    *,
+    methods: Sequence[str] = ("graph-predicted",),
+    split: str = TEST,
+    ks: Sequence[int] = (10, 50, 100),
+    baseline_cfg: BaselineConfig | None = None,
+    match: str = "product",
+) -> dict:
+    """FashionIQ protocol: per category, R@10/50/100 over that category's images of ``split``.
+
+    Returns:
+        ``{method: {category: {"R@10": .., "R@50": .., "R@100": .., "queries": n}}}``.
+    """
+    tm = load_model(model_dir)
+    cat = tm.catalog
+    idx = [i for i in tm.splits.get(split, []) if cat.queries[i].target in cat]
+    train, val = _queries(tm, tm.splits["train"]), _queries(tm, tm.splits["val"])
+    val_pool = np.array([i for i, im in enumerate(cat.images) if im.split != TEST], dtype=np.int64)
+    scorers, _ = build_scorers(tm, methods, train, val, val_pool, baseline_cfg or BaselineConfig(), progress=False)
+    out: dict[str, dict] = {m: {} for m in methods}
+    for category in sorted({cat.queries[i].category or cat.image(cat.queries[i].source).category for i in idx}):
+        sub = [i for i in idx if (cat.queries[i].category or cat.image(cat.queries[i].source).category) == category]
+        pool = np.array([j for j, im in enumerate(cat.images) if im.split == split and im.category == category])
+        if not len(pool):
+            continue
+        q = _queries(tm, sub)
+        for m in methods:
+            out[m][category] = {
+                **recalls(_ranks(scorers[m], q, pool, hit_images(tm, q, match)), ks),
+                "queries": len(sub),
+            }
+    return out
+
+
+def markdown_table(report: dict) -> str:
+    """The results as a markdown table (methods as rows, R@k as columns)."""
+    results = report["results"]
+    cols = list(next(iter(results.values())).keys()) if results else []
+    lines = [f"| method ({report['queries']} queries) | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m, r in results.items():
+        lines.append(f"| {m} | " + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def plot_recalls(ranks: dict[str, np.ndarray], path: str | Path, *, title: str = "", max_k: int = 100) -> Path:
+    """Write a recall@k (k = 1..max_k) plot of every method as PNG."""
+    ks = np.arange(1, max_k + 1)
+    fig, ax = new_figure((7, 4.5))
+    for m, r in ranks.items():
+        ax.plot(
+            ks,
+            [100.0 * float((r < k).mean()) if len(r) else 0.0 for k in ks],
+            label=m,
+            linewidth=2.2 if m.startswith("graph") else 1.2,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("recall@k (%)")
+    ax.set_title(title or "recall@k")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)

@@ -1,0 +1,385 @@
+"""Interactions without retraining (paper 2.2, issue 4): a mixin of :class:`retrieval.engine.facade.Engine`.
+
+Every interaction runs validate -> log -> apply. Validation raises a typed error (UnknownItemError,
+InteractionError) before anything is written; the row is then committed to the
+:class:`~retrieval.interactions.log.InteractionLog` (its id is the receipt's ``interaction_id``) and
+only then applied. Applying reads nothing but the row's payload and the current graph, so
+``Engine.load`` replaying the log (undone rows skipped) rebuilds the same graph, states and rankings.
+
+* **More metadata** (``add_metadata``): the statement's attributes (:mod:`retrieval.interactions.statements`: the
+  Flair tagger plus the taxonomy's phrases) are stored in the row. From a trusted sender (or once a
+  staff member accepts it) each becomes an ``image -has_user_attribute-> attribute`` edge through
+  :meth:`InteractionsMixin._apply_edit` (a new attribute node first, its feature from the model's text
+  encoder, hung on its group concept); in an exclusive group the stated value replaces the image's
+  others ("that dress is black" removes its ``color:red`` edge). The search tiers and explanations read
+  the edge at once (:class:`~retrieval.graph.explain.GraphFacts`); the k-hop neighbourhood is re-embedded.
+  From anyone else the statement is *pending*: an overlay of that shopper's
+  :class:`~retrieval.interactions.overlay.UserState` (their search tiers, explanations and modify re-ranking see
+  it) and nothing in the shared graph that could move another shopper's results (a brand-new
+  attribute node is added detached: no edges, not matched in other shoppers' words).
+* **I like that** (``like``), ``like_scope="global"`` (the paper's experiments): edges between all
+  liked images (``liked_with``), each liked image to a caption node of the words (``liked_for``,
+  created if new) and to the candidate (``liked_from``); re-embedded like metadata. Because an R-GCN
+  not trained with interaction edges (A.3) gives these relations untrained weights, the ranking also
+  reads the like directly: a later query with similar words (``like_text_min``) for the same or a
+  near-identical candidate (``like_candidate_min``) lifts the liked images by up to ``like_boost``.
+  ``like_scope="user"``: the shopper's USER node and its ``likes`` edges live in their
+  :class:`~retrieval.interactions.overlay.UserState` (``liked``), NOT in the shared DGL graph: no message passing,
+  full or incremental, can carry them into the embeddings other shoppers rank by. That shopper's
+  results near the liked images are lifted (``user_like_boost``) and the like memory applies to them alone.
+* **Dislike** (``dislike``): likewise a per-user ``dislikes`` edge (``UserState.hidden`` /
+  ``penalised``): the image and its product are hidden from that shopper and similar images lowered
+  for them (``dislike_penalty``); others see no change.
+
+Undo and accept are log rows that act on the live engine at once: ``accept`` applies the statement
+globally (its author's overlay no longer holds it); ``undo`` (:mod:`retrieval.interactions.undo`) leaves the engine
+answering exactly as a fresh load replaying the log would, rebuilding only the shopper's state for a
+per-user row and the graph state for a global one. Statements credited in explanations name who made
+them (:meth:`~retrieval.graph.explain.GraphFacts.stated_by`). :attr:`InteractionsMixin.last_interaction`
+times the last interaction's steps and :meth:`InteractionsMixin.full_reembed` times a full forward
+pass (for the benchmark).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.api import InteractionReceipt
+from retrieval.catalog.taxonomy import normalise_text
+from retrieval.errors import InteractionError
+from retrieval.graph import schema
+from retrieval.graph.build import attribute_name
+from retrieval.interactions import log as ilog
+from retrieval.interactions.apply import ms
+from retrieval.interactions.log import Interaction, InteractionLog, LogConfig
+from retrieval.interactions.overlay import LikeBook, UserState
+from retrieval.interactions.statements import StatementReader, find_tagger
+from retrieval.interactions.undo import GRAPH_STATE, UndoMixin
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "interactions.db"
+MAX_LIKED = 50
+LIKE_SCOPES = ("global", "user")
+
+
+@dataclass(frozen=True)
+class InteractionTiming:
+    """How long the last interaction took, in milliseconds, and how many nodes it re-embedded."""
+
+    kind: str
+    validate_ms: float
+    log_ms: float
+    apply_ms: float
+    total_ms: float
+    reembedded: int
+
+
+def _image_ids(payload: dict[str, Any]) -> tuple[str, ...]:
+    return (payload["image_id"],) if "image_id" in payload else tuple(payload["liked_ids"])
+
+
+class InteractionsMixin(UndoMixin):
+    """``add_metadata`` / ``like`` / ``dislike`` / ``undo`` on the Engine's graph, index, facts and users."""
+
+    # -- state ---------------------------------------------------------------------------
+    def _init_interactions(self, log_: InteractionLog | None) -> None:
+        if self.cfg.like_scope not in LIKE_SCOPES:
+            raise InteractionError(
+                f"EngineConfig.like_scope {self.cfg.like_scope!r} is unknown.",
+                fix=f"use one of {', '.join(LIKE_SCOPES)}",
+            )
+        self._log = log_
+        self._applied: set[str] = set()
+        self._likes = LikeBook()
+        self._phrases: dict[str, int] = {}  # new attribute phrase -> node (matched in everyone's words)
+        self._detached: set[int] = set()  # attribute nodes created by pending statements, not yet linked
+        self._reader: StatementReader | None = None
+        self.last_interaction: InteractionTiming | None = None
+        self._rebuild_lock = threading.Lock()  # graph rebuilds (undo, accept) one at a time, in log order
+
+    def _user(self, user: str) -> UserState:
+        state = self.users.get(user)
+        if state is None:
+            state = self.users[user] = UserState(user=user)
+        return state
+
+    @property
+    def interaction_log(self) -> InteractionLog:
+        """The log interactions are written to (opened, and created, on first use)."""
+        return self._open_log(create=True)
+
+    def _open_log(self, create: bool) -> InteractionLog | None:
+        if self._log is None:
+            url = self.cfg.log_url or "sqlite:///" + str((Path(self.model.model_dir) / LOG_FILE).resolve())
+            path = ilog.sqlite_path(url)
+            if not create and path != ":memory:" and not Path(path).is_file():
+                return None
+            self._log = InteractionLog(LogConfig(url, trusted_senders=tuple(self.cfg.trusted)))
+        return self._log
+
+    @property
+    def reader(self) -> StatementReader:
+        """The statement reader (the tagger is loaded on first use)."""
+        if self._reader is None:
+            path = find_tagger(self.model.model_dir, self.cfg.tagger_dir)
+            self._reader = StatementReader.load(self.taxonomy, path, self.cfg.tagger_min_score)
+        return self._reader
+
+    # -- validation ----------------------------------------------------------------------
+    @staticmethod
+    def _check_user(user: Any) -> str:
+        if not isinstance(user, str) or not user.strip() or len(user) > ilog.MAX_USER_CHARS:
+            raise InteractionError(
+                f"Bad user id {str(user)[:40]!r}.",
+                fix=f"pass the shopper's sender id (1..{ilog.MAX_USER_CHARS} characters)",
+            )
+        return user
+
+    def _check_words(self, text: Any, what: str, *, required: bool) -> str:
+        if text is None and not required:
+            return ""
+        if not isinstance(text, str) or (required and not text.strip()):
+            raise InteractionError(f"The {what} is empty.", fix='say what the product is, e.g. "that shirt is linen"')
+        if len(text) > self.cfg.max_text_chars:
+            raise InteractionError(
+                f"The {what} has {len(text)} characters; the limit is {self.cfg.max_text_chars}.",
+                fix='state one fact in a short sentence, e.g. "that shirt is linen"',
+            )
+        return " ".join(text.split())
+
+    # -- the interactions ----------------------------------------------------------------
+    def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
+        """ "that shirt is linen": record the attributes a person states about ``image_id``.
+
+        Raises:
+            UnknownItemError: no such photo.
+            InteractionError: bad user, empty / too long statement, or one that names no attribute.
+        """
+        t0 = time.perf_counter()
+        with self._lock:
+            self.node(image_id)
+            user = self._check_user(user)
+            statement = self._check_words(statement, "metadata statement", required=True)
+            found = self.reader.read(statement)
+            if not found:
+                short = statement if len(statement) <= 60 else statement[:57] + "..."
+                raise InteractionError(
+                    f'Found no product detail to record in "{short}".',
+                    fix='name the detail, e.g. "that shirt is linen" or "it has long sleeves"',
+                )
+            for f in found:  # warm the text cache: applying cannot fail on the encoder after logging
+                self.text_feature(attribute_name(f.key))
+            payload = {
+                "image_id": image_id,
+                "statement": statement,
+                "attributes": [f.key for f in found],
+                "sources": [f.source for f in found],
+            }
+            index = self.model.ids.index(schema.ATTRIBUTE)
+            new = tuple(f.key for f in found if f.key not in index or index[f.key] in self._detached)
+            return self._record("metadata", user, payload, ilog.GLOBAL, t0, new)
+
+    def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
+        """ "I like that": the shopper liked ``liked_ids`` among the results of (``candidate_id``, ``text``).
+
+        Raises:
+            UnknownItemError: an unknown candidate or liked id.
+            InteractionError: bad user, no liked images (the candidate itself does not count), too long text.
+        """
+        t0 = time.perf_counter()
+        with self._lock:
+            user = self._check_user(user)
+            if candidate_id is not None:
+                self.node(candidate_id)
+            if isinstance(liked_ids, str) or not isinstance(liked_ids, list | tuple):
+                raise InteractionError(
+                    f"liked_ids must be a list of image ids, got {type(liked_ids).__name__}.",
+                    fix='pass e.g. ["women/dresses/dress/123/123_0.jpeg"]',
+                )
+            for i in liked_ids:
+                self.node(i)
+            liked = [i for i in dict.fromkeys(liked_ids) if i != candidate_id]
+            if not liked or len(liked) > MAX_LIKED:
+                raise InteractionError(
+                    f"A like needs 1..{MAX_LIKED} liked photos other than the pick; got {len(liked)}.",
+                    fix="say which results you like, e.g. the first and third",
+                )
+            text = self._check_words(text, "liked query's text", required=False)
+            if text:
+                self.text_feature(text)
+            payload = {"candidate_id": candidate_id, "text": text, "liked_ids": liked}
+            return self._record("like", user, payload, self.cfg.like_scope, t0)
+
+    def dislike(self, image_id: str, user: str) -> InteractionReceipt:
+        """ "not this one": hide ``image_id`` (and its product) from ``user`` and lower similar ones for them.
+
+        Raises:
+            UnknownItemError: no such photo.
+            InteractionError: bad user.
+        """
+        t0 = time.perf_counter()
+        with self._lock:
+            self.node(image_id)
+            user = self._check_user(user)
+            return self._record("dislike", user, {"image_id": image_id}, ilog.USER, t0)
+
+    def accept(self, interaction_id: int, staff_user: str) -> InteractionReceipt:
+        """A trusted sender accepts a pending statement: logged, then applied for everyone now.
+
+        Raises:
+            PermissionDeniedError: ``staff_user`` is not trusted.
+            InteractionError: unknown, undone or not pending.
+        """
+        with self._lock:
+            self.interaction_log.accept(interaction_id, staff_user)
+            self.sync()
+            row = self.interaction_log.get(interaction_id)
+            rebuild = not self._rebuild_user(row.user)  # the statement left the author's overlay, as on a replay
+        if rebuild:
+            self._rebuild_all()
+        with self._lock:
+            p = row.payload
+            return InteractionReceipt(
+                row.id,
+                row.kind,
+                row.user,
+                row.scope,
+                (p["image_id"],),
+                tuple(p.get("attributes", ())),
+                message=f"accepted by {staff_user}",
+            )
+
+    def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
+        """ "undo that": cancel an interaction; the engine then answers as a fresh load replaying the log.
+
+        ``user`` may undo their own interactions, a trusted sender anyone's. The receipt describes the
+        interaction undone (its id, kind, author, scope, photos and attributes).
+
+        Raises:
+            PermissionDeniedError: someone else's interaction and ``user`` is not trusted.
+            InteractionError: bad user, unknown id, a control row, or an interaction already undone.
+        """
+        t0 = time.perf_counter()
+        with self._lock:
+            user = self._check_user(user)
+            journal = self.interaction_log
+            row = journal.get(interaction_id)
+            t1 = time.perf_counter()
+            try:
+                journal.undo(row.id, user)
+            except sqlite3.Error as err:
+                raise InteractionError(
+                    f"The undo could not be saved ({err}); nothing was changed.",
+                    fix=f"check that {journal.config.url} is writable and has space",
+                ) from err
+            t2 = time.perf_counter()
+            rebuilt = self._forget(row)
+        if rebuilt == GRAPH_STATE:  # outside the lock: other shoppers are answered while it reloads
+            self._rebuild_all()
+        with self._lock:
+            t3 = time.perf_counter()
+            self.last_interaction = InteractionTiming(
+                "undo", ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), len(self._emb) if rebuilt == GRAPH_STATE else 0
+            )
+            log.info(
+                "interaction %d (%s by %s) undone by %s: %s state rebuilt in %.1f ms",
+                row.id,
+                row.kind,
+                row.user,
+                user,
+                rebuilt,
+                ms(t2, t3),
+            )
+            p = row.payload
+            return InteractionReceipt(
+                row.id,
+                row.kind,
+                row.user,
+                row.scope,
+                _image_ids(p),
+                tuple(p.get("attributes", ())),
+                message=f"undone by {user}",
+            )
+
+    def _record(
+        self, kind: str, user: str, payload: dict[str, Any], scope: str, t0: float, new: tuple[str, ...] = ()
+    ) -> InteractionReceipt:
+        """Append (committed) then apply one validated interaction; time the steps."""
+        t1 = time.perf_counter()
+        journal = self.interaction_log
+        scope = journal.effective_scope(kind, user, scope)
+        try:
+            rid = journal.append(kind, user, payload, ilog.GLOBAL if scope == ilog.PENDING else scope)
+        except sqlite3.Error as err:
+            raise InteractionError(
+                f"The interaction could not be saved ({err}); nothing was changed.",
+                fix=f"check that {journal.config.url} is writable and the disk has space",
+            ) from err
+        t2 = time.perf_counter()
+        row = Interaction(rid, time.time(), kind, user, scope, payload)
+        changed, message = self._apply_row(row)
+        self._applied.add(row.key)
+        t3 = time.perf_counter()
+        self.last_interaction = InteractionTiming(
+            kind, ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), sum(len(v) for v in changed.values())
+        )
+        return InteractionReceipt(
+            rid, kind, user, scope, _image_ids(payload), tuple(payload.get("attributes", ())), new, message
+        )
+
+    # -- what queries read ---------------------------------------------------------------
+    def _new_mentions(self, text: str, user: str | None) -> list[int]:
+        """Attribute nodes added by interactions whose names the words contain (the user's pending ones too)."""
+        state = self.users.get(user) if user else None
+        tables = [t for t in (self._phrases, state.phrases if state else None) if t]
+        if not tables:
+            return []
+        norm = normalise_text(text)
+        return [
+            a
+            for t in tables
+            for phrase, a in t.items()
+            if re.search(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", norm)
+        ]
+
+    def _boosts(self, candidate: int | None, text: str, asked: list[int], user: str | None) -> dict[int, float] | None:
+        """Per-node score lifts of one query: similar earlier likes, the user's pending metadata."""
+        state = self.users.get(user) if user else None
+        out: dict[int, float] = {}
+        books = [b for b in (self._likes, state.likes if state else None) if b]
+        if books:
+            feat = self.text_feature(text)
+            for book in books:
+                book.boosts(
+                    candidate,
+                    feat,
+                    self._emb,
+                    weight=self.cfg.like_boost,
+                    text_min=self.cfg.like_text_min,
+                    candidate_min=self.cfg.like_candidate_min,
+                    out=out,
+                )
+        if state and state.has_facts:
+            for a in asked:
+                for n in state.images_stated(a):
+                    out[n] = out.get(n, 0.0) + self.cfg.user_fact_boost
+                for n in state.images_denied(a):
+                    out[n] = out.get(n, 0.0) - self.cfg.user_fact_boost
+        return out or None
+
+    def _facts_for(self, user: str | None):
+        """The graph facts ``user`` sees (shared facts plus their pending overlay)."""
+        state = self.users.get(user) if user else None
+        return state.explainer(self.facts).facts if state and state.has_facts else self.facts
+
+    def _explainer_for(self, user: str | None):
+        state = self.users.get(user) if user else None
+        return state.explainer(self.facts) if state and state.has_facts else self.explainer
