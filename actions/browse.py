@@ -11,12 +11,27 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.engine_provider import get_taxonomy, settings
 from actions.modifications import ModState, from_text, merge, phrase, query_text
-from actions.respond import MODIFY, SEARCH, guarded, mod_events, mod_state, run_query, show_page, user_text
+from actions.respond import (
+    ERROR_RESPONSES,
+    MODIFY,
+    SEARCH,
+    guarded,
+    mod_events,
+    mod_state,
+    run_query,
+    show_page,
+    user_text,
+)
 from retrieval.catalog.taxonomy import CATEGORY
+from retrieval.errors import InvalidQueryError
 
 SEARCH_WORDS = re.compile(
     r"\b(show|find|search|looking|look for|browse|want|need|buy|do you have|got any|any other|new|different)\b"
 )
+
+
+# After a pick, words the engine cannot read ("asdkjh qwpoe") are an unclear change, not a search.
+CHANGE_ERRORS = ((InvalidQueryError, "utter_unclear_change"), *ERROR_RESPONSES)
 
 
 def starts_new_search(text: str, selected_category: str | None) -> bool:
@@ -114,7 +129,18 @@ class ActionModify(Action):
                 *show_page(dispatcher, results, 0, query, header),
             ]
 
-        return guarded(dispatcher, step, self.name())
+        return guarded(dispatcher, step, self.name(), CHANGE_ERRORS if selected else ERROR_RESPONSES)
+
+
+class ActionClarify(Action):
+    """A turn the NLU could not place: after a pick, ask for a change in words; else the general hint."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(response="utter_unclear_change" if tracker.get_slot("selected") else "utter_default")
+        return []
 
 
 class ActionShowMore(Action):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -13,6 +14,7 @@ from actions.modifications import ModState
 from actions.references import resolve
 from actions.respond import entity_values, guarded, mod_events, shown, shown_item, user_text
 
+ALL_SHOWN = re.compile(r"\b(these|those|them|all|each|every)\b")  # "why these?" asks about every card
 ALL_GROUPS = None  # any mentioned value may identify a shown product ("the black one", "the dress")
 
 
@@ -82,10 +84,12 @@ class ActionExplain(Action):
 
         def step() -> list[EventType]:
             picked = targets(tracker, use_selected=False)
+            if not picked and ALL_SHOWN.search(user_text(tracker).lower()):  # "why these?": every card
+                picked = on_screen
             if not picked:  # "why this one?": the selected product if it is on screen, else the top result
                 sel = tracker.get_slot("selected")
                 picked = [it for it in on_screen if it["image_id"] == sel] or on_screen[:1]
-            for item in picked[:2]:
+            for item in picked:
                 exp = get_engine().explain(
                     query.get("candidate"), query.get("text", ""), item["image_id"], user=tracker.sender_id
                 )

@@ -10,11 +10,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import engine_provider
-from actions.browse import ActionModify, ActionSearch, ActionShowMore
+from actions.browse import ActionClarify, ActionModify, ActionSearch, ActionShowMore
 from actions.choose import ActionExplain, ActionSelect
 from actions.feedback import ActionAddMetadata, ActionDislike, ActionLike, ActionStartOver
 from actions.undo import ActionUndo
-from retrieval.errors import ModelNotFoundError
+from retrieval.errors import InvalidQueryError, ModelNotFoundError
 
 SLOTS = (
     "selected_category",
@@ -175,6 +175,41 @@ def test_explain_uses_engine_explanation(engine: FakeEngine) -> None:
     assert responses(out) == ["utter_explanation"] and out[0]["number"] == 2
     assert "replaces black" in out[0]["explanation"]
     assert engine.calls[-1] == ("explain", (chat.slots["selected"], "in red", chat.slots["results"][1]["image_id"]))
+
+
+def test_how_come_you_picked_explains_the_named_card_and_why_these_every_card(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    chat.turn(ActionModify(), "nice, but with long sleeves and in red", "modify")
+    out = chat.turn(ActionExplain(), "how come you picked the first one?", "explain")
+    assert responses(out) == ["utter_explanation"] and out[0]["number"] == 1
+    assert engine.calls[-1][1][2] == chat.slots["results"][0]["image_id"]
+    assert chat.slots["selected"] and "red" in chat.slots["query"]["text"]  # the pick is unchanged
+    out = chat.turn(ActionExplain(), "why these?", "explain")
+    assert [m["number"] for m in out] == [c["number"] for c in chat.slots["results"]]
+
+
+def _refuse(*_args: Any, **_kwargs: Any) -> None:
+    """What the real engine does with text of no known word (retrieval/catalog/wording.py)."""
+    raise InvalidQueryError("I don't recognise any word in 'asdkjh qwpoe'.", fix="describe the product in words")
+
+
+def test_noise_after_a_pick_gets_a_clarifying_answer(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    chat.turn(ActionModify(), "in red", "modify")
+    before = dict(chat.slots)
+    monkeypatch.setattr(engine, "modify", _refuse)
+    monkeypatch.setattr(engine, "search", _refuse)
+    assert responses(chat.turn(ActionModify(), "asdkjh qwpoe", "modify")) == ["utter_unclear_change"]
+    assert responses(chat.turn(ActionSearch(), "asdkjh qwpoe", "search")) == ["utter_unclear_change"]
+    assert chat.slots == before  # neither the pick nor its changes moved
+    assert responses(chat.turn(ActionClarify(), "uh", "nlu_fallback")) == ["utter_unclear_change"]
+    fresh = Chat()  # nothing picked: the general answers
+    assert responses(fresh.turn(ActionSearch(), "asdkjh qwpoe", "search")) == ["utter_invalid_query"]
+    assert responses(fresh.turn(ActionClarify(), "uh", "nlu_fallback")) == ["utter_default"]
 
 
 def test_metadata_resolves_the_product_and_changes_the_next_answer(engine: FakeEngine) -> None:

@@ -31,7 +31,8 @@ class VocabConfig:
 
     seed: int = 13
     search_examples: int = 160
-    modify_examples: int = 150
+    modify_examples: int = 260
+    explain_examples: int = 40
     metadata_examples: int = 90
     select_examples: int = 40
     dislike_examples: int = 20
@@ -173,6 +174,24 @@ MODIFY_TEMPLATES = (
     "{d} please",
     "also {d}",
     "now {d} too",
+    # two or three changes in one turn, and negations (issue 11): every value is an entity
+    "{a}, {b} and {e}",
+    "make it {a} and {b}, with {x}",
+    "in {c}, {a} and {b}",
+    "nice, but {a} and in {c}",
+    "love it, but {a}",
+    "without {x}",
+    "no {x}",
+    "not {a}",
+    "not {a}, {b}",
+    "{a}, not {b}",
+    "{c} but without {x}",
+    "{a} instead of {b}",
+    "remove the {x}",
+    "drop the {x} and make it {c}",
+    "lose the {x}, {a} and {b}",
+    "{a} and {b} but no {x}",
+    "same one without {x} and in {c}",
 )
 METADATA_TEMPLATES = (
     "that one is {m}",
@@ -203,6 +222,24 @@ SELECT_TEMPLATES = (
     "select the {a} {k}",
     "that {a} one",
     "give me the {a} one",
+)
+EXPLAIN_TEMPLATES = (  # "how come you picked the first one?" asks why, it does not pick
+    "how come you picked the {o} one?",
+    "how come you chose the {a} one?",
+    "why did you pick the {o} one?",
+    "why did you pick the {a} {k}?",
+    "why the {o} one?",
+    "why the {a} one?",
+    "what makes the {o} one a match?",
+    "what makes the {a} {k} a good match?",
+    "why is the {o} one a match?",
+    "how come the {o} {k}?",
+    "how come you showed me the {a} one?",
+    "explain the {o} one",
+    "why did you choose the {o} {k}?",
+    "how is the {a} one like my pick?",
+    "why did you suggest the {o} one?",
+    "how come you picked the {a} {k}?",
 )
 DISLIKE_TEMPLATES = ("not the {a} one", "i don't like the {a} one", "remove the {a} one", "no, not the {a} {k}")
 ORDINALS = ("first", "second", "third", "fourth", "last")
@@ -257,7 +294,12 @@ def generated_examples(taxonomy: Taxonomy, cfg: VocabConfig) -> dict[str, list[s
     ]
     return {
         "search": _fill(SEARCH_TEMPLATES, cfg.search_examples, {"g": ph.garment}, rng) + coverage,
-        "modify": _fill(MODIFY_TEMPLATES, cfg.modify_examples, {"a": attr, "b": attr, "c": color, "d": details}, rng),
+        "modify": _fill(
+            MODIFY_TEMPLATES,
+            cfg.modify_examples,
+            {"a": attr, "b": attr, "e": attr, "c": color, "d": details, "x": ph.detail},
+            rng,
+        ),
         "add_metadata": _fill(
             METADATA_TEMPLATES,
             cfg.metadata_examples,
@@ -273,6 +315,12 @@ def generated_examples(taxonomy: Taxonomy, cfg: VocabConfig) -> dict[str, list[s
             rng,
         ),
         "select": _fill(SELECT_TEMPLATES, cfg.select_examples, {"a": seen, "k": lambda: ph.of(CATEGORY)}, rng),
+        "explain": _fill(
+            EXPLAIN_TEMPLATES,
+            cfg.explain_examples,
+            {"a": seen, "o": lambda: rng.choice(ORDINALS), "k": lambda: ph.of(CATEGORY)},
+            rng,
+        ),
         "dislike": _fill(DISLIKE_TEMPLATES, cfg.dislike_examples, {"a": seen, "k": lambda: ph.of(CATEGORY)}, rng),
     }
 
