@@ -56,14 +56,10 @@ def post(url: str, sender: str, text: str) -> float:
     return ms
 
 
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
-
-
 def run_load(url: str, conversations: int, rounds: int, think_ms: float, max_seconds: float) -> dict:
     """Play the script in ``conversations`` threads; return latency statistics."""
+    from retrieval.metrics import percentiles
+
     samples: list[tuple[str, float]] = []
     lock = threading.Lock()
     deadline = time.monotonic() + max_seconds
@@ -98,16 +94,14 @@ def run_load(url: str, conversations: int, rounds: int, think_ms: float, max_sec
     for kind in dict.fromkeys(k for k, _ in SCRIPT):
         ms = [m for k, m in samples if k == kind]
         if ms:
-            by_kind[kind] = {"n": len(ms), "p50_ms": round(pct(ms, 0.5), 1), "p99_ms": round(pct(ms, 0.99), 1)}
+            by_kind[kind] = {"n": len(ms), **percentiles(ms, digits=1)}
     return {
         "conversations": conversations,
         "turns": len(all_ms),
         "think_ms": think_ms,
         "wall_s": round(wall, 1),
         "turns_per_s": round(len(all_ms) / wall, 2),
-        "p50_ms": round(pct(all_ms, 0.5), 1),
-        "p90_ms": round(pct(all_ms, 0.9), 1),
-        "p99_ms": round(pct(all_ms, 0.99), 1),
+        **percentiles(all_ms, qs=(50, 90, 99), digits=1),
         "max_ms": round(max(all_ms), 1),
         "mean_ms": round(statistics.fmean(all_ms), 1),
         "by_turn": by_kind,

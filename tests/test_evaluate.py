@@ -10,7 +10,8 @@ from test_train import small_config
 
 from retrieval.catalog.demo.generate import generate_demo_catalog
 from retrieval.evaluation.baselines import BaselineConfig, Queries, attribute_intersection_scores
-from retrieval.evaluation.evaluate import METHODS, evaluate, evaluate_by_category, markdown_table, recalls, target_ranks
+from retrieval.evaluation.evaluate import METHODS, evaluate, evaluate_by_category, markdown_table
+from retrieval.metrics import recall_at_k, target_ranks
 from retrieval.training.run import train
 
 
@@ -53,7 +54,7 @@ def test_ranks_exclude_candidate_and_count_product_photos():
     assert target_ranks(scores, [np.array([3])], np.array([0])).tolist() == [1]
     # any photo of the target product counts: column 1 is one
     assert target_ranks(scores, [np.array([3, 1])], np.array([0])).tolist() == [0]
-    assert recalls(np.array([0, 5, 50]), (1, 10)) == {"R@1": 33.33, "R@10": 66.67}
+    assert recall_at_k(np.array([0, 5, 50]), (1, 10)) == {"R@1": 33.33, "R@10": 66.67}
 
 
 def test_attribute_intersection_prefers_x_and_y():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -83,6 +82,7 @@ def run_tagger_eval(args: argparse.Namespace) -> int:
     import torch
 
     from retrieval.interactions.tagger import MetadataTagger, load_labelled
+    from retrieval.metrics import percentiles
 
     torch.set_num_threads(1)  # steadier latency on a busy 2-core machine
     tagger = MetadataTagger.load(args.model)
@@ -98,11 +98,11 @@ def run_tagger_eval(args: argparse.Namespace) -> int:
         tagger.extract(text)
         times.append((time.perf_counter() - t0) * 1000)
     if times:
-        times.sort()
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-        print(f"extract() latency per sentence: p50 {statistics.median(times):.2f} ms, p95 {p95:.2f} ms")
-        scores["extract_p50_ms"] = round(statistics.median(times), 3)
-        scores["extract_p95_ms"] = round(p95, 3)
+        scores.update(percentiles(times, "extract", (50, 95)))
+        print(
+            f"extract() latency per sentence: p50 {scores['extract_p50_ms']:.2f} ms, "
+            f"p95 {scores['extract_p95_ms']:.2f} ms"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(scores, indent=2) + "\n")

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from retrieval.catalog.taxonomy import split_key
+from retrieval.metrics import recall_hits, target_ranks
 from retrieval.model.losses import batch_classification_loss, compositional_loss
 from retrieval.model.rgcn import ComposeAEHead, ScaledNorm, TirgHead, mlp
 
@@ -98,19 +99,6 @@ class Composer(nn.Module):
         return loss
 
 
-def rank_hits(scores: np.ndarray, targets: np.ndarray, exclude: np.ndarray, ks: Sequence[int]) -> dict[int, int]:
-    """Hits at each k; ``scores`` ``[n, pool]``, target / excluded pool columns ``[n]`` (-1 = none)."""
-    s = scores.astype(np.float64, copy=True)
-    rows = np.arange(len(s))
-    ex = exclude >= 0
-    s[rows[ex], exclude[ex]] = -np.inf
-    has = targets >= 0
-    tsc = np.full(len(s), np.nan)
-    tsc[has] = s[rows[has], targets[has]]
-    rank = (s > tsc[:, None]).sum(1)
-    return {k: int(((rank < k) & has).sum()) for k in ks}
-
-
 def train_composer(
     kind: str,
     img_feats: np.ndarray,
@@ -179,7 +167,7 @@ def _val_r10(model: Composer, feats: Tensor, val: Queries, pool: np.ndarray) -> 
     col = {int(p): i for i, p in enumerate(pool)}
     t = np.array([col.get(int(x), -1) for x in val.targets])
     c = np.array([col.get(int(x), -1) for x in val.candidates])
-    return 100.0 * rank_hits((qv @ tv.T).numpy(), t, c, (10,))[10] / len(val)
+    return 100.0 * recall_hits(target_ranks((qv @ tv.T).numpy(), t, c), (10,))[10] / len(val)
 
 
 def image_only_scores(img_feats: np.ndarray, q: Queries, pool: np.ndarray) -> np.ndarray:

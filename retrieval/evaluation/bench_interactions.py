@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from retrieval.graph import schema
 from retrieval.index.heap import settle
-from retrieval.metrics import percentiles
+from retrieval.metrics import percentile, percentiles
 from retrieval.training.sim_edits import HAS_USER_ATTR, LIKED_FOR, LIKED_FROM, LIKED_WITH, true_attributes
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def measure_interactions(engine, cfg) -> dict:
         t0 = time.perf_counter()
         fresh.model.refresh()
         full.append((time.perf_counter() - t0) * 1000.0)
-    out["full_reembed_ms"] = round(float(np.median(full)), 3)
+    out["full_reembed_ms"] = round(percentile(full, 50), 3)
     out["interaction_speedup"] = round(out["full_reembed_ms"] / max(out["interaction_p50_ms"], 1e-9), 1)
     out["interaction_max_error"] = round(float(np.abs(kept - fresh.model.image_embeddings()).max()), 6)
     out["interaction_reembed_tol"] = fresh.model.reembed_tol
@@ -147,6 +147,6 @@ def measure_undo(engine, cfg) -> dict:
             thread.join()
             longest.append(max(waits, default=0.0))
         live.interaction_log.close()
-    out = {"undo_global_ms": round(float(np.median(undo_ms)), 1), "undo_longest_search_ms": round(max(longest), 1)}
+    out = {"undo_global_ms": round(percentile(undo_ms, 50), 1), "undo_longest_search_ms": round(max(longest), 1)}
     log.info("global undo: %s", out)
     return out

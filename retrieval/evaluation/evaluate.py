@@ -31,6 +31,7 @@ from retrieval.evaluation.baselines import (
 from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.features.base import torch_threads
 from retrieval.graph import schema
+from retrieval.metrics import recall_at_k, recall_hits, target_ranks
 from retrieval.training.artifacts import TrainedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -48,32 +49,6 @@ METHODS = (
     "graph-caption",
 )
 Scorer = Callable[[Queries, np.ndarray], np.ndarray]
-
-
-def target_ranks(scores: np.ndarray, targets: Sequence[np.ndarray], exclude: np.ndarray) -> np.ndarray:
-    """0-based rank of the best-scored correct image per query (candidate excluded); huge if none in the pool.
-
-    Args:
-        scores: ``[n, pool]``.
-        targets: per query, the pool columns that count as a hit (the target, or its product's photos).
-        exclude: per query, the pool column of the candidate (-1 = not in the pool).
-    """
-    s = scores.astype(np.float64, copy=True)
-    rows = np.arange(len(s))
-    ex = exclude >= 0
-    s[rows[ex], exclude[ex]] = -np.inf
-    ranks = np.full(len(s), np.iinfo(np.int64).max // 2, dtype=np.int64)
-    for i, cols in enumerate(targets):
-        cols = cols[cols >= 0]
-        if len(cols):
-            ranks[i] = int((s[i] > s[i, cols].max()).sum())
-    return ranks
-
-
-def recalls(ranks: np.ndarray, ks: Sequence[int] = KS) -> dict[str, float]:
-    """Recall@k in percent from target ranks."""
-    n = max(len(ranks), 1)
-    return {f"R@{k}": round(100.0 * float((ranks < k).sum()) / n, 2) for k in ks}
 
 
 def _queries(tm: TrainedModel, idx: list[int]) -> Queries:
@@ -228,7 +203,7 @@ def _evaluate(model_dir, out_json, *, methods, plot, baseline_cfg, match, progre
     q = _queries(tm, test_idx)
     hits = hit_images(tm, q, match)
     ranks = {m: _ranks(scorers[m], q, pool, hits) for m in methods}
-    report = {"queries": len(test_idx), "results": {m: recalls(ranks[m]) for m in methods}}
+    report = {"queries": len(test_idx), "results": {m: recall_at_k(ranks[m], KS) for m in methods}}
     if out_json:
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps(report, indent=2) + "\n")
@@ -292,7 +267,7 @@ def evaluate_by_category(
         q = _queries(tm, sub)
         for m in methods:
             out[m][category] = {
-                **recalls(_ranks(scorers[m], q, pool, hit_images(tm, q, match)), ks),
+                **recall_at_k(_ranks(scorers[m], q, pool, hit_images(tm, q, match)), ks),
                 "queries": len(sub),
             }
     return out
@@ -313,9 +288,10 @@ def plot_recalls(ranks: dict[str, np.ndarray], path: str | Path, *, title: str =
     ks = np.arange(1, max_k + 1)
     fig, ax = new_figure((7, 4.5))
     for m, r in ranks.items():
+        hits = recall_hits(r, ks)
         ax.plot(
             ks,
-            [100.0 * float((r < k).mean()) if len(r) else 0.0 for k in ks],
+            [100.0 * hits[k] / len(r) if len(r) else 0.0 for k in ks],
             label=m,
             linewidth=2.2 if m.startswith("graph") else 1.2,
         )

@@ -46,11 +46,12 @@ from retrieval.catalog.records import SPLITS, TEST
 from retrieval.engine.facade import Engine
 from retrieval.errors import ConfigError, DatasetError
 from retrieval.evaluation.baselines import Queries
-from retrieval.evaluation.evaluate import MATCHES, Scorer, _queries, _ranks, graph_scorer, hit_images, recalls
+from retrieval.evaluation.evaluate import MATCHES, Scorer, _queries, _ranks, graph_scorer, hit_images
 from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.features.base import torch_threads
 from retrieval.graph import schema
 from retrieval.graph.build import PhraseMatcher, attribute_name, caption_attribute_keys
+from retrieval.metrics import recall_at_k
 from retrieval.training.sim_edits import (
     HAS_USER_ATTR,
     LIKE_RELATIONS,
@@ -176,7 +177,7 @@ def mention_scorer(engine: Engine, extra: PhraseMatcher | None = None) -> Scorer
 
 def row_recalls(engine: Engine, ev: EvalSet, cfg: SimulateConfig, extra: PhraseMatcher | None = None) -> dict:
     """``{"R@1": .., "R@10": .., "R@50": ..}`` of the engine's current graph."""
-    return recalls(_ranks(mention_scorer(engine, extra), ev.q, ev.pool, ev.hits), cfg.ks)
+    return recall_at_k(_ranks(mention_scorer(engine, extra), ev.q, ev.pool, ev.hits), cfg.ks)
 
 
 def top_k(scorer: Scorer, ev: EvalSet, k: int) -> np.ndarray:

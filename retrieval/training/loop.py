@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from retrieval.features.base import torch_threads
 from retrieval.graph import schema
+from retrieval.metrics import recall_hits, target_ranks
 from retrieval.model.losses import (
     batch_classification_loss,
     compositional_loss,
@@ -72,21 +73,6 @@ class Fitted:
     best_val: float = 0.0
     best_epoch: int = 0
     seconds: float = 0.0
-
-
-def recall_hits(
-    scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor, ks: tuple[int, ...]
-) -> dict[int, int]:
-    """Hits at each k: ``scores`` ``[n, pool]``, target / excluded pool positions ``[n]`` (-1 = none)."""
-    scores = scores.clone()
-    rows = torch.arange(len(scores))
-    has_ex = exclude >= 0
-    scores[rows[has_ex], exclude[has_ex]] = -torch.inf
-    has_t = targets >= 0
-    tscore = torch.full((len(scores),), torch.nan)
-    tscore[has_t] = scores[rows[has_t], targets[has_t]]
-    rank = (scores > tscore[:, None]).sum(1)
-    return {k: int(((rank < k) & has_t).sum()) for k in ks}
 
 
 def caption_in_edges(
@@ -314,8 +300,8 @@ def validate(rgcn: RGCN, head: ComposeAEHead, g, feats, val: QuerySet, pool: tor
     emb = F.normalize(rgcn.readout(states, schema.IMAGE, pool), dim=-1)
     pos = torch.full((g.num_nodes(schema.IMAGE),), -1, dtype=torch.int64)
     pos[pool] = torch.arange(len(pool))
-    hits = recall_hits(q @ emb.T, pos[val.targets], pos[val.candidates], (k,))
-    return 100.0 * hits[k] / len(val)
+    ranks = target_ranks((q @ emb.T).numpy(), pos[val.targets].numpy(), pos[val.candidates].numpy())
+    return 100.0 * recall_hits(ranks, (k,))[k] / len(val)
 
 
 def fit_setup(setup, cfg: TrainConfig, *, progress: bool = True, desc: str = "train") -> tuple[Fitted, dict]:
