@@ -1,8 +1,9 @@
 """Accumulating modifications turn by turn with the EI tree's rules (pure functions, no Rasa).
 
 "in black", then "longer", then "in red": the colour group is exclusive, so red replaces black while
-"longer" stays; independent groups (details) add up; "without pockets" removes. The state is two
-lists kept in slots: attribute keys (``color:black``) and notes (words that name no taxonomy value).
+"longer" stays; independent groups (details) add up; "without pockets" removes (the negation words
+are the taxonomy's, matched by :mod:`retrieval.catalog.negation` as the engine matches them). The state
+is two lists kept in slots: attribute keys (``color:black``) and notes (words that name no taxonomy value).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from retrieval.catalog.taxonomy import Mention, Taxonomy, normalise_text, split_key
+from retrieval.catalog.negation import negated_mentions
+from retrieval.catalog.taxonomy import Taxonomy, normalise_text, split_key
 
-NEGATIONS = ("no", "without", "not", "remove", "minus", "lose", "drop")
 FILLER = frozenset(
     """a an the i i'm im am me my show some find looking look for want need would like to see this that it
     its it's one but in with and is are be make made please same similar can could you do have got any
@@ -29,29 +30,23 @@ class ModState:
     notes: tuple[str, ...] = ()
 
 
-def _negated(norm: str, mention: Mention) -> bool:
-    before = norm[: mention.start].split()[-2:]
-    return any(w in NEGATIONS for w in before)
-
-
 def leftover(text: str, taxonomy: Taxonomy) -> str:
-    """The words of ``text`` outside taxonomy mentions, filler removed ("shiny", "shorter sleeves")."""
+    """The words of ``text`` outside taxonomy mentions (and their negations), filler removed ("shiny")."""
     norm = normalise_text(text)
     kept, pos = [], 0
-    for m in taxonomy.find_mentions(norm):
-        kept.append(norm[pos : m.start])
+    for m, negation in negated_mentions(norm, taxonomy):
+        kept.append(norm[pos : max(pos, m.start if negation is None else negation)])
         pos = m.end
     kept.append(norm[pos:])
-    words = [w for w in _WORD.findall(" ".join(kept)) if w not in FILLER and w not in NEGATIONS]
+    words = [w for w in _WORD.findall(" ".join(kept)) if w not in FILLER]
     return " ".join(words)
 
 
 def merge(state: ModState, text: str, taxonomy: Taxonomy, max_notes: int = 3) -> ModState:
     """Apply one turn's words to ``state``: exclusive groups replace, independent add, negations remove."""
-    norm = normalise_text(text)
     keys = list(state.keys)
-    for m in taxonomy.find_mentions(norm):
-        if _negated(norm, m):
+    for m, negation in negated_mentions(text, taxonomy):
+        if negation is not None:
             keys = [k for k in keys if k != m.key]
             continue
         if taxonomy.is_exclusive(m.group):

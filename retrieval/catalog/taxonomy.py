@@ -3,14 +3,15 @@
 The taxonomy is data (``data/taxonomy.yml``); the demo generator, the engine and the dialogue
 vocabulary all read it through :class:`Taxonomy`. Siblings of a concept are exclusive (a garment
 has one category); an attribute group is ``exclusive`` (a new value replaces the old one) or
-``independent`` (values co-occur).
+``independent`` (values co-occur). Its ``negations`` are the words that drop the value after them
+("without the hood"); :mod:`retrieval.catalog.negation` matches them for the actions and the engine.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ class Group:
 
 
 @dataclass(frozen=True)
+class NegationWords:
+    """The ``negations:`` section: words that drop the value after them (matched by :mod:`.negation`)."""
+
+    phrases: tuple[str, ...]
+    between: tuple[str, ...] = ()
+    except_after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Mention:
     """A phrase of a text that names a taxonomy value (``group`` is ``category`` for categories)."""
 
@@ -106,6 +116,7 @@ class Taxonomy:
         self.categories: dict[str, Category] = {}
         self.groups: dict[str, Group] = {}
         self._parse(data)
+        self.negations = self._negations(data.get("negations")) if "negations" in data else default_negations()
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Taxonomy:
@@ -183,6 +194,18 @@ class Taxonomy:
             )
         self._need(CATEGORY not in self.groups, "'category' is reserved and cannot be a group name")
 
+    def _negations(self, spec: Any) -> NegationWords:
+        self._need(isinstance(spec, dict) and spec.get("phrases"), "'negations' needs a non-empty 'phrases' list")
+        lists = {}
+        for name in ("phrases", "between", "except_after"):
+            items = spec.get(name) or []
+            self._need(
+                isinstance(items, list) and all(isinstance(w, str) and w.strip() for w in items),
+                f"negations.{name} must be a list of words (quote 'no': YAML reads it as false)",
+            )
+            lists[name] = tuple(normalise_text(w) for w in items)
+        return NegationWords(**lists)
+
     # -- queries -------------------------------------------------------------------------
     def groups_for(self, category: str) -> list[Group]:
         """Attribute groups that apply to ``category``."""
@@ -241,6 +264,15 @@ class Taxonomy:
             group, value = self.phrases[m.group(1)]
             out.append(Mention(group, value, m.start(1), m.end(1), m.group(1)))
         return out
+
+
+@lru_cache(maxsize=1)
+def default_negations() -> NegationWords:
+    """The negation words of the project's taxonomy (``data/taxonomy.yml``), for taxonomies without their own."""
+    data = yaml.safe_load(DEFAULT_TAXONOMY.read_text()) if DEFAULT_TAXONOMY.is_file() else None
+    if not isinstance(data, dict) or "negations" not in data:
+        raise TaxonomyError(f"{DEFAULT_TAXONOMY} has no 'negations' section.", fix="restore it from git")
+    return Taxonomy(data, source=str(DEFAULT_TAXONOMY)).negations
 
 
 def _low(items: Any) -> list[str]:

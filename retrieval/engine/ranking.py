@@ -8,32 +8,22 @@ attribute tiers of a first-turn text search. A mixin of :class:`retrieval.engine
 * ``_text_search``: tiers of images by the summed weight of the mentioned attribute nodes linked to
   them (A.2's X set is the top tier); inside a tier, similarity of the learned image embedding to the
   tier's centroid; the index fills what the tiers leave.
-* :func:`unwanted_keys`: mentions the words ask to drop ("instead of red", "without a hood"), so
-  explanations and tiers do not count them as asked for.
+* :func:`retrieval.catalog.negation.unwanted_keys`: mentions the words ask to drop ("instead of red",
+  "without a hood"), so explanations and tiers do not count them as asked for.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 
-from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, normalise_text
+from retrieval.catalog.negation import unwanted_keys  # noqa: F401 (defined there; facade imports it from here)
+from retrieval.catalog.taxonomy import CATEGORY, attribute_key
 from retrieval.errors import InvalidQueryError
 from retrieval.graph import schema
 
 PRODUCT_OVERFETCH = 3  # neighbours fetched per wanted product before widening
-_DROP = re.compile(
-    r"(?:\b(?:instead of|rather than|other than|not|no|without|replace|swap|from|remove|less|except)"
-    r"\s+(?:the\s+|a\s+|an\s+|so\s+|too\s+)?)$"
-)
-
-
-def unwanted_keys(text: str, taxonomy: Taxonomy) -> set[str]:
-    """Attribute keys the words name only to drop: "beige instead of rainbow" -> {"color:multicolor"}."""
-    norm = normalise_text(text)
-    return {m.key for m in taxonomy.find_mentions(text) if _DROP.search(norm[max(0, m.start - 24) : m.start])}
 
 
 class RankingMixin:

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.catalog.negation import unwanted_keys
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, normalise_text
-from retrieval.engine.ranking import unwanted_keys
 from retrieval.interactions.tagger import GENERIC_TAIL, MetadataTagger, model_exists
 
 log = logging.getLogger(__name__)
