@@ -79,7 +79,7 @@ def test_one_photo_per_product_and_the_candidates_product_is_excluded(tiny_engin
 
 
 def test_words_that_drop_an_attribute_are_not_asked_for(tiny_engine):
-    from retrieval.engine.ranking import unwanted_keys
+    from retrieval.catalog.negation import unwanted_keys
 
     tax = tiny_engine.taxonomy
     assert unwanted_keys("beige instead of rainbow", tax) == {"color:multicolor"}
@@ -238,7 +238,7 @@ def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):
         i for i, a in enumerate(facts.attr_keys) if a.startswith("material:") and i not in facts.attributes_of(node)
     )
     before = engine._emb[node].copy()
-    etype = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
+    etype = schema.IMAGE_HAS_USER_ATTRIBUTE
     changed = engine._apply_edit(edges={etype: [(node, attr)]})
     g = engine.model.graph
     assert bool(g.has_edges_between(node, attr, etype=etype)) and bool(

@@ -89,13 +89,13 @@ def test_edge_counts_ground_truth(catalog, taxonomy):
     assert counts["concept:is_a:concept"] == len(ids.concepts) - 1
     assert len(ids.attributes) == len(taxonomy_attribute_keys(taxonomy))
     dress = ids.index("attribute")["category:dress"]
-    parent = g.successors(dress, etype=("attribute", "is_a", "concept")).tolist()
+    parent = g.successors(dress, etype=schema.ATTRIBUTE_IS_A).tolist()
     assert [ids.concepts[p] for p in parent] == ["full-body"]
     red = ids.index("attribute")["color:red"]
-    red_parent = g.successors(red, etype=("attribute", "is_a", "concept")).tolist()
+    red_parent = g.successors(red, etype=schema.ATTRIBUTE_IS_A).tolist()
     assert [ids.concepts[p] for p in red_parent] == ["group:color"]
     # the caption node modifies image "a" and carries its text feature
-    assert g.successors(0, etype=("caption", "modifies", "image")).tolist() == [0]
+    assert g.successors(0, etype=schema.CAPTION_MODIFIES).tolist() == [0]
     assert g.nodes["caption"].data["feat"].shape == (1, 6)
     assert g.nodes["image"].data["feat"].shape == (4, 10)
 
@@ -106,7 +106,7 @@ def test_caption_based_attributes(catalog, taxonomy):
     assert "caption-first:red" in ids.attributes and "caption-rest:knee-length dress" in ids.attributes
     assert edge_counts(info.graph)["image:has_attribute:attribute"] == 8
     # "replace red with black" mentions the first-word attributes red and black (exact phrase match)
-    mentioned = info.graph.successors(0, etype=("caption", "mentions", "attribute")).tolist()
+    mentioned = info.graph.successors(0, etype=schema.CAPTION_MENTIONS).tolist()
     assert sorted(ids.attributes[m] for m in mentioned) == ["caption-first:black", "caption-first:red"]
     assert set(ids.concepts) == {"group:caption-first", "group:caption-rest", taxonomy.root}
 

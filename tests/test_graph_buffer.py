@@ -13,10 +13,6 @@ from retrieval.graph.adjacency import Adjacency
 from retrieval.graph.buffer import GraphBuffer, _tail_slice
 from retrieval.graph.build import build_graph
 
-LIKED_WITH = (schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)
-HAS_ATTR = (schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)
-LIKED_FOR = (schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)
-
 
 def small_graph():
     rng = np.random.RandomState(0)
@@ -60,22 +56,22 @@ def test_buffer_answers_like_dgl_before_and_after_it_writes(monkeypatch):
     n_caps = g.num_nodes(schema.CAPTION)
     feat = torch.arange(6, dtype=torch.float32).reshape(2, 3)
     assert buf.add_nodes(schema.CAPTION, feat) == n_caps
-    buf.add_edges(LIKED_WITH, [0, 1], [2, 3])
-    buf.add_edges(LIKED_FOR, [4], [n_caps + 1])  # an edge to a pending node
+    buf.add_edges(schema.IMAGE_LIKED_WITH, [0, 1], [2, 3])
+    buf.add_edges(schema.IMAGE_LIKED_FOR, [4], [n_caps + 1])  # an edge to a pending node
     reference.add_nodes(2, {"feat": feat}, ntype=schema.CAPTION)
-    reference.add_edges(torch.tensor([0, 1]), torch.tensor([2, 3]), etype=LIKED_WITH)
-    reference.add_edges(torch.tensor([4]), torch.tensor([n_caps + 1]), etype=LIKED_FOR)
+    reference.add_edges(torch.tensor([0, 1]), torch.tensor([2, 3]), etype=schema.IMAGE_LIKED_WITH)
+    reference.add_edges(torch.tensor([4]), torch.tensor([n_caps + 1]), etype=schema.IMAGE_LIKED_FOR)
     assert buf.pending and g.num_nodes(schema.CAPTION) == n_caps  # DGL untouched so far
-    for etype in (LIKED_WITH, LIKED_FOR, HAS_ATTR):
+    for etype in (schema.IMAGE_LIKED_WITH, schema.IMAGE_LIKED_FOR, schema.IMAGE_HAS_ATTRIBUTE):
         assert buf.num_edges(etype) == reference.num_edges(etype)
         src, dst = buf.edges(etype)
         assert sorted(zip(src.tolist(), dst.tolist(), strict=True)) == dgl_edges(reference, etype)
     assert buf.num_nodes(schema.CAPTION) == n_caps + 2 and buf.num_edges() == reference.num_edges()
     np.testing.assert_array_equal(buf.features(schema.CAPTION, n_caps), feat.numpy())
-    assert buf.edges(LIKED_WITH, 1)[0].tolist() == [1]
+    assert buf.edges(schema.IMAGE_LIKED_WITH, 1)[0].tolist() == [1]
     written = buf.graph  # reading the DGL graph writes the pending additions
     assert written is g and not buf.pending
-    for etype in (LIKED_WITH, LIKED_FOR):
+    for etype in (schema.IMAGE_LIKED_WITH, schema.IMAGE_LIKED_FOR):
         assert dgl_edges(g, etype) == dgl_edges(reference, etype)
     np.testing.assert_array_equal(g.nodes[schema.CAPTION].data["feat"][n_caps:].numpy(), feat.numpy())
 
@@ -84,10 +80,10 @@ def test_buffer_writes_itself_once_enough_is_pending(monkeypatch):
     monkeypatch.setattr(graph_buffer, "FLUSH_AT", 3)
     g = small_graph()
     buf = GraphBuffer(g)
-    buf.add_edges(LIKED_WITH, [0], [1])
-    assert buf.pending and g.num_edges(LIKED_WITH) == 0
-    buf.add_edges(LIKED_WITH, [1, 2], [2, 3])
-    assert not buf.pending and g.num_edges(LIKED_WITH) == 3
+    buf.add_edges(schema.IMAGE_LIKED_WITH, [0], [1])
+    assert buf.pending and g.num_edges(schema.IMAGE_LIKED_WITH) == 0
+    buf.add_edges(schema.IMAGE_LIKED_WITH, [1, 2], [2, 3])
+    assert not buf.pending and g.num_edges(schema.IMAGE_LIKED_WITH) == 3
 
 
 @pytest.mark.parametrize(("tail", "compare_cells"), [(1, 4096), (2048, 4096), (2048, 0)])
@@ -99,7 +95,9 @@ def test_adjacency_matches_dgl_through_additions_new_nodes_and_removals(monkeypa
     monkeypatch.setattr(graph_buffer, "FLUSH_AT", 10_000)
     g = small_graph()
     buf = GraphBuffer(g)
-    adj = Adjacency(buf, [HAS_ATTR, LIKED_WITH, schema.reverse(HAS_ATTR)])
+    adj = Adjacency(
+        buf, [schema.IMAGE_HAS_ATTRIBUTE, schema.IMAGE_LIKED_WITH, schema.reverse(schema.IMAGE_HAS_ATTRIBUTE)]
+    )
     rng = np.random.default_rng(0)
 
     def check():
@@ -124,13 +122,13 @@ def test_adjacency_matches_dgl_through_additions_new_nodes_and_removals(monkeypa
 
     check()
     for step in range(4):
-        buf.add_edges(LIKED_WITH, [step], [step + 1])
+        buf.add_edges(schema.IMAGE_LIKED_WITH, [step], [step + 1])
         check()
     new = buf.add_nodes(schema.IMAGE, torch.zeros(1, 4))
-    buf.add_edges(HAS_ATTR, [new], [0])
-    buf.add_edges(schema.reverse(HAS_ATTR), [0], [new])
+    buf.add_edges(schema.IMAGE_HAS_ATTRIBUTE, [new], [0])
+    buf.add_edges(schema.reverse(schema.IMAGE_HAS_ATTRIBUTE), [0], [new])
     check()
-    eid = g.edge_ids(torch.tensor([0]), torch.tensor([1]), etype=LIKED_WITH)
-    g.remove_edges(eid, etype=LIKED_WITH)
+    eid = g.edge_ids(torch.tensor([0]), torch.tensor([1]), etype=schema.IMAGE_LIKED_WITH)
+    g.remove_edges(eid, etype=schema.IMAGE_LIKED_WITH)
     adj.forget()
     check()

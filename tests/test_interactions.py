@@ -21,7 +21,6 @@ from retrieval.interactions.log import InteractionLog, LogConfig
 from retrieval.interactions.statements import Found
 
 STAFF = "staff"
-HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
 
 
 def load(model: Path, tmp_path: Path, **cfg) -> Engine:
@@ -73,7 +72,7 @@ def test_metadata_puts_the_image_in_the_top_tier_and_names_the_new_edge(tiny_mod
     row = engine.interaction_log.get(receipt.interaction_id)
     assert row.payload["attributes"] == ["material:linen"] and row.user == STAFF
     linen = engine.model.ids.index(schema.ATTRIBUTE)["material:linen"]
-    assert bool(engine.model.graph.has_edges_between(x, linen, etype=HAS_USER_ATTR))
+    assert bool(engine.model.graph.has_edges_between(x, linen, etype=schema.IMAGE_HAS_USER_ATTRIBUTE))
     after = {r.image_id: r for r in engine.search("linen dress", k=40)}
     assert xid in after and after[xid].score >= 2.5  # the top tier: linen and dress
     exp = after[xid].explanation
@@ -119,9 +118,9 @@ def test_like_lifts_the_liked_images_for_the_same_pick_and_words(tiny_model, tin
     g, ids = engine.model.graph, engine.model.ids
     a, b, cand = engine.node(liked[0]), engine.node(liked[1]), engine.node(q.source)
     cap = ids.index(schema.CAPTION)[" ".join(q.text.split())]
-    assert bool(g.has_edges_between(a, b, etype=(schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)))
-    assert bool(g.has_edges_between([a, b], [cap, cap], etype=(schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)).all())
-    assert bool(g.has_edges_between([a, b], [cand, cand], etype=(schema.IMAGE, schema.LIKED_FROM, schema.IMAGE)).all())
+    assert bool(g.has_edges_between(a, b, etype=schema.IMAGE_LIKED_WITH))
+    assert bool(g.has_edges_between([a, b], [cap, cap], etype=schema.IMAGE_LIKED_FOR).all())
+    assert bool(g.has_edges_between([a, b], [cand, cand], etype=schema.IMAGE_LIKED_FROM).all())
     for user in ("ann", "bob", None):  # the paper's global form: everyone's next answer
         after = [r.image_id for r in engine.modify(q.source, q.text, k=40, user=user)]
         assert after.index(liked[0]) < 12 and after.index(liked[1]) < 25
@@ -216,7 +215,7 @@ def test_a_new_attribute_becomes_a_node_everyone_can_search(tiny_model, tmp_path
         g.nodes[schema.ATTRIBUTE].data["feat"][node].numpy(), engine.text_feature("halter"), atol=1e-6
     )
     concept = engine.model.ids.index(schema.CONCEPT)[schema.group_concept("neckline")]
-    assert bool(g.has_edges_between(node, concept, etype=(schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)))
+    assert bool(g.has_edges_between(node, concept, etype=schema.ATTRIBUTE_IS_A))
     top = engine.search("halter dress", k=5, user="someone-else")[0]
     assert top.image_id == xid and "neckline:halter" in top.explanation.matched
 

@@ -80,9 +80,9 @@ def feats(g) -> dict[str, torch.Tensor]:
 def test_graph_has_every_relation_and_reverses(tiny):
     g = tiny.graph
     assert set(g.canonical_etypes) == set(schema.ALL_RELATIONS)
-    assert g.num_edges((schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)) == 9
-    assert g.num_edges(("attribute", "rev_has_attribute", "image")) == 9
-    assert g.num_edges((schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)) == 0
+    assert g.num_edges(schema.IMAGE_HAS_ATTRIBUTE) == 9
+    assert g.num_edges(schema.reverse(schema.IMAGE_HAS_ATTRIBUTE)) == 9
+    assert g.num_edges(schema.IMAGE_LIKED_WITH) == 0
     # concepts: dress -> full-body -> clothing, shirt -> top -> clothing, colour -> group:color -> clothing
     assert {"full-body", "top", "bottom", "clothing", "group:color", "group:pattern"} <= set(tiny.ids.concepts)
 
@@ -121,8 +121,8 @@ def test_sink_caption_equals_full_forward(tiny, caption_messages, jk):
     g2 = g.clone()
     g2.add_nodes(1, {"feat": torch.as_tensor(text)[None]}, ntype="caption")
     c = g2.num_nodes("caption") - 1
-    g2.add_edges([cand], [c], etype=("image", "rev_modifies", "caption"))
-    g2.add_edges(attrs, [c, c], etype=("attribute", "rev_mentions", "caption"))
+    g2.add_edges([cand], [c], etype=schema.IMAGE_REV_MODIFIES)
+    g2.add_edges(attrs, [c, c], etype=schema.ATTRIBUTE_REV_MENTIONS)
     with torch.no_grad():
         full = model(g2, feats(g2))["caption"][c].numpy()
         batched = tm.embed_queries(text[None], [cand], [attrs])
@@ -152,10 +152,10 @@ def test_reembed_equals_full_reembed(tiny, jk):
     g = info.graph
     g.add_nodes(1, {"feat": torch.as_tensor(fake_text(["linen"]))}, ntype="attribute")
     new = g.num_nodes("attribute") - 1
-    g.add_edges([0], [new], etype=("image", "has_user_attribute", "attribute"))
-    g.add_edges([new], [0], etype=("attribute", "rev_has_user_attribute", "image"))
-    g.add_edges([2], [4], etype=("image", "liked_with", "image"))
-    g.add_edges([4], [2], etype=("image", "rev_liked_with", "image"))
+    g.add_edges([0], [new], etype=schema.IMAGE_HAS_USER_ATTRIBUTE)
+    g.add_edges([new], [0], etype=schema.reverse(schema.IMAGE_HAS_USER_ATTRIBUTE))
+    g.add_edges([2], [4], etype=schema.IMAGE_LIKED_WITH)
+    g.add_edges([4], [2], etype=schema.reverse(schema.IMAGE_LIKED_WITH))
     changed = tm.reembed({"image": [0, 2, 4], "attribute": [new]})
     with torch.no_grad():
         full = model(g, feats(g), all_layers=True)
@@ -167,8 +167,8 @@ def test_reembed_equals_full_reembed(tiny, jk):
         expect = torch.nn.functional.normalize(model.readout(full, "image"), dim=-1).numpy()
     np.testing.assert_allclose(tm.image_embeddings(), expect, atol=1e-5)
     g.add_nodes(1, {"feat": torch.randn(1, IMG_DIM)}, ntype="image")  # a new image: its layer-0 state is read out too
-    g.add_edges([5], [new], etype=("image", "has_user_attribute", "attribute"))
-    g.add_edges([new], [5], etype=("attribute", "rev_has_user_attribute", "image"))
+    g.add_edges([5], [new], etype=schema.IMAGE_HAS_USER_ATTRIBUTE)
+    g.add_edges([new], [5], etype=schema.reverse(schema.IMAGE_HAS_USER_ATTRIBUTE))
     tm.reembed({"image": [5], "attribute": [new]})
     with torch.no_grad():
         expect = torch.nn.functional.normalize(model.readout(model(g, feats(g), all_layers=True), "image"), dim=-1)

@@ -13,7 +13,6 @@ from retrieval.evaluation.simulate import SimulateConfig, connection_accuracy, m
 from retrieval.graph import schema
 from retrieval.graph.build import InfoGraph
 from retrieval.training.sim_edits import (
-    LIKE_RELATIONS,
     attribute_ranking,
     count_edges,
     like_edges,
@@ -57,9 +56,9 @@ def test_i_like_that_rows_edges_and_connection_accuracy(tiny_model, tmp_path):
 
 def test_like_edges_and_liked_sets():
     edges = like_edges([[1, 2, 3], [2, 3, 9]], [5, 3], first_caption=100)
-    assert sorted(edges[LIKE_RELATIONS[0]]) == [(1, 2), (1, 3), (2, 3), (2, 9), (3, 9)]  # (2, 3) once
-    assert edges[LIKE_RELATIONS[1]] == [(1, 100), (2, 100), (3, 100), (2, 101), (3, 101), (9, 101)]
-    assert edges[LIKE_RELATIONS[2]] == [(1, 5), (2, 5), (3, 5), (2, 3), (9, 3)]  # no candidate -> itself
+    assert sorted(edges[schema.LIKE_RELATIONS[0]]) == [(1, 2), (1, 3), (2, 3), (2, 9), (3, 9)]  # (2, 3) once
+    assert edges[schema.LIKE_RELATIONS[1]] == [(1, 100), (2, 100), (3, 100), (2, 101), (3, 101), (9, 101)]
+    assert edges[schema.LIKE_RELATIONS[2]] == [(1, 5), (2, 5), (3, 5), (2, 3), (9, 3)]  # no candidate -> itself
     assert count_edges(edges) == 5 + 6 + 5
     emb = np.eye(6, dtype=np.float32)
     emb[4] = emb[0] * 0.9 + emb[1] * 0.1
@@ -79,7 +78,7 @@ def test_warmup_learns_on_other_attributes_and_saves_the_catalog_graph(tiny_mode
     assert not set(warm["attributes"]) & set(ranking[:15])  # never the evaluated attributes
     assert warm["attributes"] == warmup_keys(ranking, tm.ids.attributes, skip=15, n=len(warm["attributes"]))
     g = InfoGraph.load(tiny_model).graph
-    for etype in (*LIKE_RELATIONS, (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)):
+    for etype in (*schema.LIKE_RELATIONS, schema.IMAGE_HAS_USER_ATTRIBUTE):
         assert g.num_edges(etype) == 0  # warm-up edges trained the model but are not in the saved graph
 
 

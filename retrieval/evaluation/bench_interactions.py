@@ -27,7 +27,7 @@ from tqdm import tqdm
 from retrieval.graph import schema
 from retrieval.index.heap import settle
 from retrieval.metrics import percentile, percentiles
-from retrieval.training.sim_edits import HAS_USER_ATTR, LIKED_FOR, LIKED_FROM, LIKED_WITH, true_attributes
+from retrieval.training.sim_edits import true_attributes
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
                 return {
                     "nodes": {schema.CAPTION: [(q.text, feat)]},
                     "edges": {
-                        LIKED_WITH: pairs,
-                        LIKED_FOR: [(a, cap) for a in liked],
-                        LIKED_FROM: [(a, cand) for a in liked if a != cand],
+                        schema.IMAGE_LIKED_WITH: pairs,
+                        schema.IMAGE_LIKED_FOR: [(a, cap) for a in liked],
+                        schema.IMAGE_LIKED_FROM: [(a, cand) for a in liked if a != cand],
                     },
                 }
 
@@ -72,7 +72,7 @@ def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
             image = int(rng.integers(len(tm.ids.images)))
             keys = [k for k in truth[image] if k in attr_index] or list(attr_index)
             attr = attr_index[keys[int(rng.integers(len(keys)))]]
-            out.append(lambda image=image, attr=attr: {"edges": {HAS_USER_ATTR: [(image, attr)]}})
+            out.append(lambda image=image, attr=attr: {"edges": {schema.IMAGE_HAS_USER_ATTRIBUTE: [(image, attr)]}})
     return out
 
 

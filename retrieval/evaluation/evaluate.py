@@ -121,7 +121,7 @@ def build_scorers(
     """A scorer per method (training the learned baselines) and each method's training seconds."""
     feats = tm.image_features
     image_attrs = [[] for _ in tm.ids.images]
-    src, dst = tm.graph.edges(etype=(schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE))
+    src, dst = tm.graph.edges(etype=schema.IMAGE_HAS_ATTRIBUTE)
     for i, a in zip(src.tolist(), dst.tolist(), strict=True):
         image_attrs[i].append(tm.ids.attributes[a])
     scorers: dict[str, Scorer] = {}

@@ -53,8 +53,6 @@ from retrieval.graph import schema
 from retrieval.graph.build import PhraseMatcher, attribute_name, caption_attribute_keys
 from retrieval.metrics import recall_at_k
 from retrieval.training.sim_edits import (
-    HAS_USER_ATTR,
-    LIKE_RELATIONS,
     LIKED_PER_INTERACTION,
     METADATA_TOP,
     attribute_ranking,
@@ -228,7 +226,7 @@ def more_metadata(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool 
     for name, keys, images in plans:
         engine = fresh()
         pairs = metadata_edges(truth, keys, images, engine.model.ids.index(schema.ATTRIBUTE))
-        engine._apply_edit(edges={HAS_USER_ATTR: pairs})
+        engine._apply_edit(edges={schema.IMAGE_HAS_USER_ATTRIBUTE: pairs})
         rows[name] = row_recalls(engine, ev, cfg)
         details[name] = {"edges": len(pairs), "images": len(images), "attributes": list(keys)}
         bar.update()
@@ -240,7 +238,9 @@ def more_metadata(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool 
     first = engine.model.graph.num_nodes(schema.ATTRIBUTE)
     feats = engine.model.encode_texts([attribute_name(k) for k in new]) if new else []
     pairs = metadata_edges(caps, keys, range(n), {**index, **{k: first + i for i, k in enumerate(new)}})
-    engine._apply_edit(nodes={schema.ATTRIBUTE: list(zip(new, feats, strict=True))}, edges={HAS_USER_ATTR: pairs})
+    engine._apply_edit(
+        nodes={schema.ATTRIBUTE: list(zip(new, feats, strict=True))}, edges={schema.IMAGE_HAS_USER_ATTRIBUTE: pairs}
+    )
     rows["AA5"] = row_recalls(engine, ev, cfg, PhraseMatcher(keys))
     details["AA5"] = {"edges": len(pairs), "images": n, "new_attribute_nodes": len(new)}
     bar.update()
@@ -276,9 +276,9 @@ def i_like_that(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool = 
     conn_before, _ = connection_accuracy(top_k(graph_scorer(tm), inter, cfg.connection_k), liked)
     bar.update()
     edges = like_edges(liked, inter.q.candidates.tolist(), tm.graph.num_nodes(schema.CAPTION))
-    before = {e: int(tm.graph.num_edges(e)) for e in LIKE_RELATIONS}
+    before = {e: int(tm.graph.num_edges(e)) for e in schema.LIKE_RELATIONS}
     engine._apply_edit(nodes={schema.CAPTION: list(zip(inter.q.texts, inter.q.text, strict=True))}, edges=edges)
-    added = sum(int(tm.graph.num_edges(e)) - before[e] for e in LIKE_RELATIONS)
+    added = sum(int(tm.graph.num_edges(e)) - before[e] for e in schema.LIKE_RELATIONS)
     bar.update()
     conn, conn_n = connection_accuracy(top_k(graph_scorer(tm), inter, cfg.connection_k), liked)
     rows["BB2"] = {**row_recalls(engine, ev, cfg), "edges": added, "connection_accuracy": conn}

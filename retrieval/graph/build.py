@@ -230,7 +230,7 @@ def build_graph(
     for key in extra_attributes:
         attr(key)
     edges: dict[schema.CanonicalEtype, tuple[list[int], list[int]]] = {e: ([], []) for e in schema.ALL_RELATIONS}
-    has_attr = edges[(schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)]
+    has_attr = edges[schema.IMAGE_HAS_ATTRIBUTE]
     for i, keys in enumerate(image_attributes):
         for key in dict.fromkeys(keys):
             has_attr[0].append(i)
@@ -239,15 +239,15 @@ def build_graph(
         photos: dict[str, list[int]] = {}
         for i, product in enumerate(image_products):
             photos.setdefault(product, []).append(i)
-        same = edges[(schema.IMAGE, schema.SAME_PRODUCT, schema.IMAGE)]
+        same = edges[schema.IMAGE_SAME_PRODUCT]
         for members in photos.values():
             for a in members:
                 for b in members:
                     if a != b:
                         same[0].append(a)
                         same[1].append(b)
-    modifies = edges[(schema.CAPTION, schema.MODIFIES, schema.IMAGE)]
-    mentions = edges[(schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE)]
+    modifies = edges[schema.CAPTION_MODIFIES]
+    mentions = edges[schema.CAPTION_MENTIONS]
     for c, spec in enumerate(captions):
         ids.captions.append(spec.text)
         ids.caption_queries.append(spec.query_index)
@@ -260,12 +260,12 @@ def build_graph(
     ids.attributes = list(attr_index)
     # concepts: every attribute's parent, then up the tree to the root
     concept_index: dict[str, int] = {}
-    attr_is_a = edges[(schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)]
+    attr_is_a = edges[schema.ATTRIBUTE_IS_A]
     for a, key in enumerate(ids.attributes):
         parent = attribute_parent(key, taxonomy)
         attr_is_a[0].append(a)
         attr_is_a[1].append(concept_index.setdefault(parent, len(concept_index)))
-    concept_is_a = edges[(schema.CONCEPT, schema.IS_A, schema.CONCEPT)]
+    concept_is_a = edges[schema.CONCEPT_IS_A]
     todo = list(concept_index)
     while todo:
         concept = todo.pop(0)

@@ -15,13 +15,14 @@ import numpy as np
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, split_key
 from retrieval.graph import schema
 
-HAS_ATTR = (schema.IMAGE, schema.HAS_ATTRIBUTE, schema.ATTRIBUTE)
-HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
-ATTR_IS_A = (schema.ATTRIBUTE, schema.IS_A, schema.CONCEPT)
-CONCEPT_IS_A = (schema.CONCEPT, schema.IS_A, schema.CONCEPT)
-MODIFIES = (schema.CAPTION, schema.MODIFIES, schema.IMAGE)
-MENTIONS = (schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE)
-IMAGE_ATTRIBUTE_RELATIONS = (HAS_ATTR, HAS_USER_ATTR)
+# Old names kept for retrieval/graph/explain.py (being edited in parallel); the relations live in schema.
+HAS_ATTR = schema.IMAGE_HAS_ATTRIBUTE
+HAS_USER_ATTR = schema.IMAGE_HAS_USER_ATTRIBUTE
+ATTR_IS_A = schema.ATTRIBUTE_IS_A
+CONCEPT_IS_A = schema.CONCEPT_IS_A
+MODIFIES = schema.CAPTION_MODIFIES
+MENTIONS = schema.CAPTION_MENTIONS
+IMAGE_ATTRIBUTE_RELATIONS = schema.IMAGE_ATTRIBUTE_RELATIONS
 
 
 @dataclass
@@ -115,15 +116,15 @@ class GraphFacts:
     def from_graph(cls, g, ids, taxonomy: Taxonomy) -> GraphFacts:
         """Read the adjacency of a built DGL graph ``g`` with id maps ``ids``."""
         n_img, n_attr, n_con = g.num_nodes(schema.IMAGE), g.num_nodes(schema.ATTRIBUTE), g.num_nodes(schema.CONCEPT)
-        src, dst = _edges(g, HAS_ATTR)
+        src, dst = _edges(g, schema.IMAGE_HAS_ATTRIBUTE)
         attr_concept = np.full(n_attr, -1, dtype=np.int64)
-        a, c = _edges(g, ATTR_IS_A)
+        a, c = _edges(g, schema.ATTRIBUTE_IS_A)
         attr_concept[a] = c
         concept_parent = np.full(n_con, -1, dtype=np.int64)
-        c1, c2 = _edges(g, CONCEPT_IS_A)
+        c1, c2 = _edges(g, schema.CONCEPT_IS_A)
         concept_parent[c1] = c2
-        cap, img = _edges(g, MODIFIES)
-        m_cap, m_attr = _edges(g, MENTIONS)
+        cap, img = _edges(g, schema.CAPTION_MODIFIES)
+        m_cap, m_attr = _edges(g, schema.CAPTION_MENTIONS)
         groups = {g_.name for g_ in taxonomy.groups.values() if g_.exclusive} | {CATEGORY}
         facts = cls(
             image_names=ids.images,
@@ -137,7 +138,7 @@ class GraphFacts:
             caption_attrs=Csr.from_pairs(m_cap, m_attr, g.num_nodes(schema.CAPTION)),
             exclusive_groups=frozenset(groups),
         )
-        u_src, u_dst = _edges(g, HAS_USER_ATTR)
+        u_src, u_dst = _edges(g, schema.IMAGE_HAS_USER_ATTRIBUTE)
         for i, j in zip(u_src.tolist(), u_dst.tolist(), strict=True):
             facts.add_image_attribute(i, j, schema.HAS_USER_ATTRIBUTE)
         return facts

@@ -33,25 +33,44 @@ REVERSE_PREFIX = "rev_"
 
 CanonicalEtype = tuple[str, str, str]
 
+# -- canonical relations ``(src, rel, dst)``, named ``SRC_REL`` ------------------------------------
+CAPTION_MODIFIES: CanonicalEtype = (CAPTION, MODIFIES, IMAGE)
+IMAGE_HAS_ATTRIBUTE: CanonicalEtype = (IMAGE, HAS_ATTRIBUTE, ATTRIBUTE)
+CAPTION_MENTIONS: CanonicalEtype = (CAPTION, MENTIONS, ATTRIBUTE)
+ATTRIBUTE_IS_A: CanonicalEtype = (ATTRIBUTE, IS_A, CONCEPT)
+CONCEPT_IS_A: CanonicalEtype = (CONCEPT, IS_A, CONCEPT)
+IMAGE_SAME_PRODUCT: CanonicalEtype = (IMAGE, SAME_PRODUCT, IMAGE)
+IMAGE_HAS_USER_ATTRIBUTE: CanonicalEtype = (IMAGE, HAS_USER_ATTRIBUTE, ATTRIBUTE)
+IMAGE_LIKED_WITH: CanonicalEtype = (IMAGE, LIKED_WITH, IMAGE)
+IMAGE_LIKED_FOR: CanonicalEtype = (IMAGE, LIKED_FOR, CAPTION)
+IMAGE_LIKED_FROM: CanonicalEtype = (IMAGE, LIKED_FROM, IMAGE)
+USER_LIKES: CanonicalEtype = (USER, LIKES, IMAGE)
+USER_DISLIKES: CanonicalEtype = (USER, DISLIKES, IMAGE)
+
 #: The relations built from the catalog (paper 2.1 plus the EI tree).
 BASE_RELATIONS: tuple[CanonicalEtype, ...] = (
-    (CAPTION, MODIFIES, IMAGE),
-    (IMAGE, HAS_ATTRIBUTE, ATTRIBUTE),
-    (CAPTION, MENTIONS, ATTRIBUTE),
-    (ATTRIBUTE, IS_A, CONCEPT),
-    (CONCEPT, IS_A, CONCEPT),
-    (IMAGE, SAME_PRODUCT, IMAGE),
+    CAPTION_MODIFIES,
+    IMAGE_HAS_ATTRIBUTE,
+    CAPTION_MENTIONS,
+    ATTRIBUTE_IS_A,
+    CONCEPT_IS_A,
+    IMAGE_SAME_PRODUCT,
 )
 
 #: Relations reserved for issue 4's interactions (present with zero edges until used).
 RESERVED_RELATIONS: tuple[CanonicalEtype, ...] = (
-    (IMAGE, HAS_USER_ATTRIBUTE, ATTRIBUTE),
-    (IMAGE, LIKED_WITH, IMAGE),
-    (IMAGE, LIKED_FOR, CAPTION),
-    (IMAGE, LIKED_FROM, IMAGE),
-    (USER, LIKES, IMAGE),
-    (USER, DISLIKES, IMAGE),
+    IMAGE_HAS_USER_ATTRIBUTE,
+    IMAGE_LIKED_WITH,
+    IMAGE_LIKED_FOR,
+    IMAGE_LIKED_FROM,
+    USER_LIKES,
+    USER_DISLIKES,
 )
+
+#: An image's attributes: the catalog's and those people stated.
+IMAGE_ATTRIBUTE_RELATIONS: tuple[CanonicalEtype, ...] = (IMAGE_HAS_ATTRIBUTE, IMAGE_HAS_USER_ATTRIBUTE)
+#: The edges one "I like that" adds.
+LIKE_RELATIONS: tuple[CanonicalEtype, ...] = (IMAGE_LIKED_WITH, IMAGE_LIKED_FOR, IMAGE_LIKED_FROM)
 
 
 def reverse_name(rel: str) -> str:
@@ -69,6 +88,10 @@ def with_reverses(etypes: tuple[CanonicalEtype, ...]) -> tuple[CanonicalEtype, .
     """``etypes`` followed by their reverses, in a stable order."""
     return tuple(etypes) + tuple(reverse(e) for e in etypes)
 
+
+#: A query caption's in-edges at query time (a caption is a sink): its candidate image, its mentions.
+IMAGE_REV_MODIFIES: CanonicalEtype = reverse(CAPTION_MODIFIES)
+ATTRIBUTE_REV_MENTIONS: CanonicalEtype = reverse(CAPTION_MENTIONS)
 
 #: Every canonical relation of a tailor graph, forward relations first, then their reverses.
 ALL_RELATIONS: tuple[CanonicalEtype, ...] = with_reverses(BASE_RELATIONS + RESERVED_RELATIONS)

@@ -73,7 +73,7 @@ def own_product_negatives(g: dgl.DGLHeteroGraph, candidates: Tensor, k: int) -> 
         ``[n, k]`` image node ids, ``-1`` padded.
     """
     out = torch.full((len(candidates), max(k, 0)), -1, dtype=torch.int64)
-    etype = (schema.IMAGE, schema.SAME_PRODUCT, schema.IMAGE)
+    etype = schema.IMAGE_SAME_PRODUCT
     if k < 1 or etype not in g.canonical_etypes or not g.num_edges(etype):
         return out
     src, dst = g.edges(etype=etype)

@@ -54,8 +54,6 @@ CATALOG_FILE = "catalog.json"
 SPLITS_FILE = "splits.json"
 LOG_FILE = "train_log.json"
 METRICS_FILE = "metrics.json"
-REV_MODIFIES = schema.reverse((schema.CAPTION, schema.MODIFIES, schema.IMAGE))
-REV_MENTIONS = schema.reverse((schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE))
 #: Default relative tolerance of :meth:`TrainedModel.reembed` for loaded models: a node whose state moves
 #: by less than this fraction of its norm keeps its old state and does not propagate (hub attribute nodes
 #: would otherwise spread every edit over the whole graph in 3 hops).
@@ -286,7 +284,7 @@ class TrainedModel:
         for lay in self.rgcn.layers:
             w = {
                 e: lay.basis(lay.rel_index[e]).detach().numpy()
-                for e in (REV_MODIFIES, REV_MENTIONS)
+                for e in (schema.IMAGE_REV_MODIFIES, schema.ATTRIBUTE_REV_MENTIONS)
                 if e in lay.rel_index
             }
             self._layers.append(
@@ -319,10 +317,10 @@ class TrainedModel:
         for layer, (w_loop, b_loop, w_rel, act, residual) in enumerate(self._layers):
             pre = h @ w_loop + b_loop
             st = self._np_states[layer]
-            if candidate_node is not None and REV_MODIFIES in w_rel:
-                pre = pre + st[schema.IMAGE][candidate_node] @ w_rel[REV_MODIFIES]
-            if attribute_nodes and REV_MENTIONS in w_rel:
-                pre = pre + st[schema.ATTRIBUTE][attribute_nodes].mean(0) @ w_rel[REV_MENTIONS]
+            if candidate_node is not None and schema.IMAGE_REV_MODIFIES in w_rel:
+                pre = pre + st[schema.IMAGE][candidate_node] @ w_rel[schema.IMAGE_REV_MODIFIES]
+            if attribute_nodes and schema.ATTRIBUTE_REV_MENTIONS in w_rel:
+                pre = pre + st[schema.ATTRIBUTE][attribute_nodes].mean(0) @ w_rel[schema.ATTRIBUTE_REV_MENTIONS]
             h = (np.maximum(pre, 0.0) if act else pre) + (h if residual else 0.0)
         return h.astype(np.float32)
 

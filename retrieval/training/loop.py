@@ -85,8 +85,8 @@ def caption_in_edges(
     att_dst = [i for i, lst in enumerate(attributes) for _ in lst]
     t = lambda x: torch.tensor(x, dtype=torch.int64)  # noqa: E731
     return {
-        schema.reverse((schema.CAPTION, schema.MODIFIES, schema.IMAGE)): (t(cand_src), t(cand_dst)),
-        schema.reverse((schema.CAPTION, schema.MENTIONS, schema.ATTRIBUTE)): (t(att_src), t(att_dst)),
+        schema.IMAGE_REV_MODIFIES: (t(cand_src), t(cand_dst)),
+        schema.ATTRIBUTE_REV_MENTIONS: (t(att_src), t(att_dst)),
     }
 
 

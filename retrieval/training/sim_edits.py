@@ -34,11 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
-LIKED_WITH = (schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)
-LIKED_FOR = (schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)
-LIKED_FROM = (schema.IMAGE, schema.LIKED_FROM, schema.IMAGE)
-LIKE_RELATIONS = (LIKED_WITH, LIKED_FOR, LIKED_FROM)
 Edges = dict[schema.CanonicalEtype, list[tuple[int, int]]]
 #: Table 3's evaluated metadata: the 5 (AA2) and 15 (AA3, AA4) most frequent attributes.
 METADATA_TOP = (5, 15)
@@ -123,7 +118,7 @@ def like_edges(liked: Sequence[Sequence[int]], candidates: Sequence[int], first_
             if a != int(cand) and (a, int(cand)) not in seen_from:
                 seen_from.add((a, int(cand)))
                 from_.append((a, int(cand)))
-    return {LIKED_WITH: with_, LIKED_FOR: for_, LIKED_FROM: from_}
+    return {schema.IMAGE_LIKED_WITH: with_, schema.IMAGE_LIKED_FOR: for_, schema.IMAGE_LIKED_FROM: from_}
 
 
 def count_edges(edges: Edges) -> int:
@@ -177,7 +172,7 @@ def warmup_graph(setup: Setup, cfg: TrainConfig):
     rng = np.random.RandomState(cfg.seed)
     tagged = np.sort(rng.permutation(images)[: len(images) // 2])
     meta = metadata_edges(truth, keys, tagged.tolist(), attr_index)  # image node order = catalog order
-    edges: Edges = {HAS_USER_ATTR: meta}
+    edges: Edges = {schema.IMAGE_HAS_USER_ATTRIBUTE: meta}
     n_likes = min(cfg.warmup_likes, int(WARMUP_MAX_SHARE * len(setup.train_q)))
     n_likes = n_likes if len(images) > LIKED_PER_INTERACTION else 0
     captions = np.zeros((0, setup.query_feats.shape[1]), np.float32)
@@ -194,7 +189,7 @@ def warmup_graph(setup: Setup, cfg: TrainConfig):
         "attributes": keys,
         "metadata_edges": len(meta),
         "likes": n_likes,
-        "like_edges": count_edges({e: edges.get(e, []) for e in LIKE_RELATIONS}),
+        "like_edges": count_edges({e: edges.get(e, []) for e in schema.LIKE_RELATIONS}),
     }
     log.info("interaction warm-up: %s", summary)
     return warm, summary
