@@ -1,7 +1,8 @@
 """On-disk feature cache keyed by content: sha1 of the image bytes / text, per encoder name.
 
 One SQLite file per cache directory (``features.sqlite``); a row holds one float32 vector. Renaming or
-moving an image keeps its cache entry, editing it (new bytes) makes a new one.
+moving an image keeps its cache entry, editing it (new bytes) makes a new one. :func:`encode_cached`
+is the one lookup -> batch encode -> store loop that images and texts share.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from retrieval.features.base import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +81,53 @@ class FeatureCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def encode_cached(
+    keys: Sequence[str | None],
+    encode: Callable[[list[int]], dict[str, np.ndarray]],
+    *,
+    encoder: str,
+    dim: int,
+    cache_dir: str | Path | None,
+    batch_size: int,
+    desc: str,
+    quiet_up_to: int = 0,
+) -> dict[str, np.ndarray]:
+    """Vectors by content key: the cached ones, the rest encoded in batches and stored.
+
+    Each distinct key is encoded once, from its first position; positions without a key (None) are
+    skipped.
+
+    Args:
+        keys: the content key of each item (None: nothing to encode).
+        encode: item positions of one batch -> vectors by key (items it cannot read are left out).
+        encoder: the encoder's name (the cache's namespace).
+        dim: vector dimension (cached rows of another dimension are re-encoded).
+        cache_dir: feature cache folder (None: no cache).
+        batch_size: positions per ``encode`` call.
+        desc: the progress bar's label.
+        quiet_up_to: no progress bar for at most this many items to encode.
+    """
+    cache = FeatureCache(cache_dir) if cache_dir is not None else None
+    try:
+        known = cache.get_many(encoder, [k for k in keys if k], dim) if cache is not None else {}
+        todo: dict[str, int] = {}  # key -> first position needing encoding
+        for i, k in enumerate(keys):
+            if k and k not in known and k not in todo:
+                todo[k] = i
+        order = list(todo.values())
+        with torch_threads():
+            for lo in tqdm(
+                range(0, len(order), batch_size), desc=desc, unit="batch", disable=len(order) <= quiet_up_to
+            ):
+                new = encode(order[lo : lo + batch_size])
+                if not new:
+                    continue
+                known.update(new)
+                if cache is not None:
+                    cache.put_many(encoder, new)
+    finally:
+        if cache is not None:
+            cache.close()
+    return known

@@ -30,9 +30,8 @@ from retrieval.features.base import (
     encoding_threads,
     image_encoder_names,
     register_image_encoder,
-    torch_threads,
 )
-from retrieval.features.cache import FeatureCache, content_key
+from retrieval.features.cache import content_key, encode_cached
 from retrieval.features.onnx_runtime import ONNX_ERRORS, export_module, is_current, session
 
 log = logging.getLogger(__name__)
@@ -285,42 +284,36 @@ def encode_images(
         except OSError:
             keys.append(None)
             bad.append(i)
+    runners: list[Any] = []  # the ONNX runner (or None), made once, on the first batch to encode
+
+    def encode(batch: list[int]) -> dict[str, np.ndarray]:
+        if not runners:
+            onnx = cache_dir is not None and cfg.runtime == "onnx" and hasattr(encoder, "onnx_runner")
+            runners.append(encoder.onnx_runner(Path(cache_dir) / ONNX_DIR, encoding_threads()) if onnx else None)
+        runner = runners[0]
+        imgs, batch_keys = [], []
+        for i in batch:
+            try:
+                imgs.append(load_rgb(Path(paths[i]).read_bytes()))
+                batch_keys.append(keys[i])
+            except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+                continue  # unreadable: stays a zero row, reported below
+        if not imgs:
+            return {}
+        feats = encoder.encode(imgs, runner) if runner is not None else encoder.encode(imgs)
+        return dict(zip(batch_keys, feats, strict=True))
+
+    known = encode_cached(
+        keys,
+        encode,
+        encoder=encoder.name,
+        dim=encoder.dim,
+        cache_dir=cache_dir,
+        batch_size=cfg.batch_size,
+        desc=f"encode images ({encoder.name})",
+        quiet_up_to=cfg.batch_size,
+    )
     out = np.zeros((len(paths), encoder.dim), np.float32)
-    cache = FeatureCache(cache_dir) if cache_dir is not None else None
-    try:
-        known = cache.get_many(encoder.name, [k for k in keys if k], encoder.dim) if cache is not None else {}
-        todo: dict[str, int] = {}  # key -> first index needing encoding
-        for i, k in enumerate(keys):
-            if k and k not in known and k not in todo:
-                todo[k] = i
-        order = list(todo.items())
-        runner = None
-        if order and cache_dir is not None and cfg.runtime == "onnx" and hasattr(encoder, "onnx_runner"):
-            runner = encoder.onnx_runner(Path(cache_dir) / ONNX_DIR, encoding_threads())
-        with torch_threads():
-            for lo in tqdm(
-                range(0, len(order), cfg.batch_size),
-                desc=f"encode images ({encoder.name})",
-                unit="batch",
-                disable=len(order) <= cfg.batch_size,
-            ):
-                imgs, batch_keys = [], []
-                for k, i in order[lo : lo + cfg.batch_size]:
-                    try:
-                        imgs.append(load_rgb(Path(paths[i]).read_bytes()))
-                        batch_keys.append(k)
-                    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
-                        continue  # unreadable: stays a zero row, reported below
-                if not imgs:
-                    continue
-                feats = encoder.encode(imgs, runner) if runner is not None else encoder.encode(imgs)
-                new = dict(zip(batch_keys, feats, strict=True))
-                known.update(new)
-                if cache is not None:
-                    cache.put_many(encoder.name, new)
-    finally:
-        if cache is not None:
-            cache.close()
     for i, k in enumerate(keys):
         if k and k in known:
             out[i] = known[k]

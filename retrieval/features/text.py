@@ -13,11 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from retrieval.errors import ConfigError
 from retrieval.features.base import FeatureConfig, torch_threads
-from retrieval.features.cache import FeatureCache, content_key
+from retrieval.features.cache import content_key, encode_cached
 
 log = logging.getLogger(__name__)
 
@@ -103,25 +102,20 @@ def encode_texts(texts: list[str], cfg: FeatureConfig, cache_dir: Path | None = 
     """
     encoder = get_text_encoder(cfg)
     keys = [content_key(str(t)) for t in texts]
-    cache = FeatureCache(cache_dir) if cache_dir is not None else None
-    try:
-        known = cache.get_many(encoder.name, keys, encoder.dim) if cache is not None else {}
-        todo = list({k: str(t) for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-        with torch_threads():
-            for lo in tqdm(
-                range(0, len(todo), cfg.batch_size),
-                desc="encode texts",
-                unit="batch",
-                disable=len(todo) <= 4 * cfg.batch_size,
-            ):
-                part = todo[lo : lo + cfg.batch_size]
-                new = dict(zip([k for k, _ in part], encoder.encode([t for _, t in part]), strict=True))
-                known.update(new)
-                if cache is not None:
-                    cache.put_many(encoder.name, new)
-    finally:
-        if cache is not None:
-            cache.close()
+
+    def encode(batch: list[int]) -> dict[str, np.ndarray]:
+        return dict(zip([keys[i] for i in batch], encoder.encode([str(texts[i]) for i in batch]), strict=True))
+
+    known = encode_cached(
+        keys,
+        encode,
+        encoder=encoder.name,
+        dim=encoder.dim,
+        cache_dir=cache_dir,
+        batch_size=cfg.batch_size,
+        desc="encode texts",
+        quiet_up_to=4 * cfg.batch_size,
+    )
     out = np.zeros((len(texts), encoder.dim), np.float32)
     for i, k in enumerate(keys):
         out[i] = known[k]
