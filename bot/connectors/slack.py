@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -22,7 +23,8 @@ from rasa.core.channels.slack import SlackBot, SlackInput
 from sanic.request import Request
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.formatting import CardBuffer, plain_text, slack_blocks
+from bot.connectors.turns import flush_cards, handle_turn, send_in_order
+from bot.formatting import Card, CardBuffer, plain_text, slack_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +47,16 @@ class TailorSlackBot(SlackBot):
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Buffer cards; flush them before any other message so the order is kept."""
-        if self.buffer.offer(recipient_id, message):
-            return
-        await self.flush()
-        await super().send_response(recipient_id, message)
+        await send_in_order(self.buffer, recipient_id, message, self.flush, super().send_response)
 
     async def flush(self) -> None:
         """Post the buffered cards as one Block Kit message."""
-        recipient, cards = self.buffer.recipient, self.buffer.drain()
-        if cards and recipient is not None:
-            await self._post_message(
-                channel=self.slack_channel or recipient,
-                as_user=True,
-                text=plain_text(cards),
-                blocks=slack_blocks(cards),
-            )
+        await flush_cards(self.buffer, self._send_cards)
+
+    async def _send_cards(self, recipient: str, cards: list[Card]) -> None:
+        await self._post_message(
+            channel=self.slack_channel or recipient, as_user=True, text=plain_text(cards), blocks=slack_blocks(cards)
+        )
 
 
 class TailorSlackInput(SlackInput):
@@ -106,13 +103,4 @@ class TailorSlackInput(SlackInput):
         metadata: dict | None,
     ) -> Any:
         """Rasa's handling (answers Slack at once, works in the background), then flush the cards."""
-
-        async def handle_and_flush(message: UserMessage) -> None:
-            try:
-                await on_new_message(message)
-            finally:
-                flush = getattr(message.output_channel, "flush", None)
-                if flush is not None:
-                    await flush()
-
-        return await super().process_message(request, handle_and_flush, text, sender_id, metadata)
+        return await super().process_message(request, partial(handle_turn, on_new_message), text, sender_id, metadata)

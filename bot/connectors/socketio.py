@@ -15,7 +15,8 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
-from bot.formatting import CardBuffer, webchat_carousel
+from bot.connectors.turns import flush_cards, handle_turn, send_in_order
+from bot.formatting import Card, CardBuffer, webchat_carousel
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +30,14 @@ class TailorSocketIOOutput(SocketIOOutput):
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Buffer cards; flush them before any other message so the order is kept."""
-        if self.buffer.offer(recipient_id, message):
-            return
-        await self.flush()
-        await super().send_response(recipient_id, message)
+        await send_in_order(self.buffer, recipient_id, message, self.flush, super().send_response)
 
     async def flush(self) -> None:
         """Send the buffered cards (if any) as one carousel."""
-        recipient, cards = self.buffer.recipient, self.buffer.drain()
-        if cards and recipient is not None:
-            await self._send_message(recipient, webchat_carousel(cards))
+        await flush_cards(self.buffer, self._send_cards)
+
+    async def _send_cards(self, recipient: str, cards: list[Card]) -> None:
+        await self._send_message(recipient, webchat_carousel(cards))
 
 
 class TailorSocketIOInput(SocketIOInput):
@@ -69,9 +68,6 @@ class TailorSocketIOInput(SocketIOInput):
             message = UserMessage(
                 data.get("message", ""), output, sender_id, input_channel=self.name(), metadata=metadata
             )
-            try:
-                await on_new_message(message)
-            finally:
-                await output.flush()
+            await handle_turn(on_new_message, message)
 
         return bp

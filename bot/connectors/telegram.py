@@ -18,6 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiogram import Bot
@@ -29,6 +30,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.connectors.turns import flush_cards, handle_turn
 from bot.formatting import CallbackStore, Card, CardBuffer, plain_text, telegram_keyboard, telegram_media
 
 logger = logging.getLogger(__name__)
@@ -65,9 +67,9 @@ class TailorTelegramOutput(TelegramOutput):
 
     async def flush(self, keyboard_text: str | None = None) -> None:
         """Send the buffered cards: photos, then the keyboard on ``keyboard_text`` (or the card lines)."""
-        chat, cards = self.buffer.recipient, self.buffer.drain()
-        if not cards or chat is None:
-            return
+        await flush_cards(self.buffer, partial(self._send_cards, keyboard_text=keyboard_text))
+
+    async def _send_cards(self, chat: str, cards: list[Card], keyboard_text: str | None = None) -> None:
         markup = _markup(cards, self.store)
         if len(cards) == 1 and keyboard_text is None:
             await self.send_photo(chat, cards[0].image, caption=cards[0].text, reply_markup=markup)
@@ -140,10 +142,7 @@ class TailorTelegramInput(TelegramInput):
                     text = "hi"
                 user_msg = UserMessage(text, out, str(msg.chat.id), input_channel=self.name(),
                                        metadata=self.get_metadata(request))  # fmt: skip
-                try:
-                    await on_new_message(user_msg)
-                finally:
-                    await out.flush()
+                await handle_turn(on_new_message, user_msg)
             finally:
                 await out.close()
             return response.text("success")
