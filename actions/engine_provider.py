@@ -2,7 +2,8 @@
 
 Environment:
     TAILOR_MODEL_DIR: engine model directory (default ``build/demo/engine``).
-    TAILOR_FAKE_ENGINE: ``1`` serves the test fake engine (``tests/fake_engine.py``) instead.
+    TAILOR_FAKE_ENGINE: ``1`` serves the fake engine (:mod:`retrieval.engine.fake`) instead.
+    TAILOR_FAKE_CATALOG: the fake engine's catalog (default its own ``fake_catalog``).
     TAILOR_TAXONOMY: taxonomy file (default ``data/taxonomy.yml``).
     TAILOR_PUBLIC_URL: base URL the web server publishes images under (default http://localhost:8080).
     TAILOR_PAGE_SIZE: products per page (default 4).
@@ -10,15 +11,12 @@ Environment:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import quote
 
 from retrieval.api import EngineAPI
@@ -68,26 +66,15 @@ def _model_dir() -> Path:
 
 def _load() -> EngineAPI:
     if os.environ.get("TAILOR_FAKE_ENGINE") == "1":
-        log.warning("TAILOR_FAKE_ENGINE=1: serving the test fake engine, not a trained model")
-        return _fake_engine_module().FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None)
+        from retrieval.engine.fake import FakeEngine
+
+        log.warning("TAILOR_FAKE_ENGINE=1: serving the fake engine, not a trained model")
+        return FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None)
     from retrieval.engine.facade import Engine
 
     model_dir = _model_dir()
     log.info("loading the engine from %s", model_dir)
     return Engine.load(model_dir)
-
-
-def _fake_engine_module() -> ModuleType:
-    """``tests/fake_engine.py`` by path (flair installs an unrelated top-level ``tests`` package)."""
-    if "fake_engine" in sys.modules:
-        return sys.modules["fake_engine"]
-    spec = importlib.util.spec_from_file_location("fake_engine", REPO / "tests" / "fake_engine.py")
-    if spec is None or spec.loader is None:
-        raise ConfigError("tests/fake_engine.py is missing.", fix="unset TAILOR_FAKE_ENGINE or restore the file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fake_engine"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def warm_up(engine: EngineAPI) -> None:

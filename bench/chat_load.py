@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         stop_all(services)
-    out["engine"] = "fake (tests/fake_engine.py)" if args.fake_engine else "as configured (TAILOR_MODEL_DIR)"
+    out["engine"] = "fake (retrieval/engine/fake.py)" if args.fake_engine else "as configured (TAILOR_MODEL_DIR)"
     out["cpus"] = os.cpu_count()
     print(f"\n{out['turns']} chat turns, {out['conversations']} concurrent conversations, engine: {out['engine']}")
     print(f"  p50 {out['p50_ms']} ms   p90 {out['p90_ms']} ms   p99 {out['p99_ms']} ms   max {out['max_ms']} ms")

@@ -217,7 +217,9 @@ def demo(args: argparse.Namespace) -> int:
         env["TAILOR_FAKE_ENGINE"] = "1"
     images = args.images
     if args.fake_engine and not args.images_given:
-        images = str(REPO / "tests" / "fixtures" / "chat_catalog")
+        from retrieval.engine.fake import FIXTURE_DIR
+
+        images = str(FIXTURE_DIR)
     services: list[Service] = []
     try:
         # Rasa loads its model (~45 s) while the action server starts and loads the engine.

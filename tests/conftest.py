@@ -50,12 +50,13 @@ def chat_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
 
     from bot.launch import free_port, start_action_server, start_rasa_server, stop_all
     from bot.serve import make_server, serve_in_thread
+    from retrieval.engine.fake import FIXTURE_DIR
 
     model = _rasa_model()
     logs = tmp_path_factory.mktemp("chat-stack")
     platforms = FakePlatforms()
     rasa_port = free_port()
-    web = make_server(REPO / "tests" / "fixtures" / "chat_catalog", port=0, rasa_url=f"http://127.0.0.1:{rasa_port}")
+    web = make_server(FIXTURE_DIR, port=0, rasa_url=f"http://127.0.0.1:{rasa_port}")
     serve_in_thread(web)
     web_url = f"http://127.0.0.1:{web.server_port}"
     env = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_engine import FakeEngine
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -14,6 +13,7 @@ from actions.browse import ActionClarify, ActionModify, ActionSearch, ActionShow
 from actions.choose import ActionExplain, ActionSelect
 from actions.feedback import ActionAddMetadata, ActionDislike, ActionLike, ActionStartOver
 from actions.undo import ActionUndo
+from retrieval.engine.fake import FakeEngine
 from retrieval.errors import InvalidQueryError, ModelNotFoundError
 
 SLOTS = (

@@ -1,13 +1,14 @@
 """A small deterministic engine that honours :class:`retrieval.api.EngineAPI` (same dataclasses,
-same typed errors) over a tiny catalog of Pillow-drawn images in ``tests/fixtures/chat_catalog``.
+same typed errors) over a tiny catalog of Pillow-drawn images in ``retrieval/engine/fake_catalog``.
 
-The dialogue tests and the servers started with ``TAILOR_FAKE_ENGINE=1`` use it, so the conversation
+The dialogue tests and the servers started with ``TAILOR_FAKE_ENGINE=1`` (``bot.launch --fake-engine``,
+``bench/chat_load.py --fake-engine``) use it, so the conversation
 can be tested before (and independently of) a trained model. Ranking = taxonomy attributes shared
 with what was asked for; modifications merge with the EI tree's rules; interactions change the next
 answer (metadata adds attributes, dislikes hide, likes boost). Like the real engine, interactions are
 kept in a log and ``undo`` replays the remaining ones from the catalog, so an undone one is forgotten.
 
-Regenerate the fixture catalog: ``PYTHONPATH=. python tests/fake_engine.py``.
+Regenerate the fixture catalog: ``python -m retrieval.engine.fake [OUT_DIR]``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from retrieval.api import Explanation, InteractionReceipt, Result
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 from retrieval.errors import InteractionError, InvalidQueryError, PermissionDeniedError, UnknownItemError
 
-FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "chat_catalog"
+FIXTURE_DIR = Path(__file__).resolve().parent / "fake_catalog"
 MAX_K = 1000
 MAX_TEXT = 2000
 
@@ -348,5 +349,12 @@ class FakeEngine:
         return self._result(item, 0.0, Explanation(shared=tuple(sorted(item.attrs))))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m retrieval.engine.fake [OUT_DIR]``: (re)draw the fixture catalog; prints where."""
+    args = sys.argv[1:] if argv is None else argv
+    print(write_fixture_catalog(args[0] if args else FIXTURE_DIR))
+    return 0
+
+
 if __name__ == "__main__":
-    print(write_fixture_catalog(sys.argv[1] if len(sys.argv) > 1 else FIXTURE_DIR))
+    sys.exit(main())
