@@ -138,8 +138,15 @@ shell: build
 	$(RUN_ENV) $(PY) -m bot.launch shell --model $(RASA_MODEL)
 
 # --- tests ----------------------------------------------------------------------------------
+# ruff (rules and formatting), the import contracts in pyproject.toml ([tool.importlinter]: run against
+# this checkout, PYTHONPATH=.), no import circles (imports inside functions count), mypy ([tool.mypy]).
+LINT_PATHS := retrieval actions bot tests scripts bench
 lint: $(VENV)/.stamp
-	$(VENV)/bin/ruff check retrieval actions bot tests scripts bench
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	PYTHONPATH=. $(VENV)/bin/lint-imports
+	$(PY) scripts/import_cycles.py retrieval actions bot
+	PYTHONPATH=. $(VENV)/bin/mypy
 
 rasa-validate: $(RASA_VENV)/.stamp data/nlu/vocabulary.yml
 	$(RASA) data validate --domain domain.yml --config config.yml --data data

@@ -39,7 +39,7 @@ def targets(
 
 
 class ActionSelect(Action):
-    """ "the second one", "#3", "the black one", or the Select button: later modifications apply to it."""
+    """Select a result ("the second one", "#3", "the black one", the Select button) to modify next."""
 
     def name(self) -> str:
         return "action_select"
@@ -70,7 +70,7 @@ class ActionSelect(Action):
 
 
 class ActionExplain(Action):
-    """ "why this one?": the engine's graph explanation of a shown product for the current query."""
+    """Explain "why this one?": the engine's graph explanation of a shown product for the current query."""
 
     def name(self) -> str:
         return "action_explain"

@@ -80,7 +80,8 @@ def _load() -> EngineAPI:
 def warm_up(engine: EngineAPI) -> None:
     """One search and one modify through the contract, and the metadata tagger, so lazily loaded parts
     (the text encoder, Flair) load now and not under the engine lock during shoppers' turns (a first
-    "that one is silk" stalled 16 concurrent conversations ~4.7 s). Failures are logged, never raised."""
+    "that one is silk" stalled 16 concurrent conversations ~4.7 s). Failures are logged, never raised.
+    """
     start = time.perf_counter()
     try:
         taxonomy = get_taxonomy()
@@ -89,7 +90,7 @@ def warm_up(engine: EngineAPI) -> None:
         if first:
             engine.modify(first[0].image_id, f"like this but {next(iter(group.values))}", k=1)
         getattr(engine, "reader", None)  # the real engine's statement tagger (Flair: ~5 s to load)
-    except Exception as err:  # a warm-up must never stop the server
+    except Exception as err:  # noqa: BLE001 - a warm-up must never stop the server
         log.warning("engine warm-up failed: %s", err)
     log.info("engine warmed up in %.1f s", time.perf_counter() - start)
 

@@ -1,7 +1,8 @@
 """Actions that teach the engine: metadata statements, likes, dislikes; and starting over.
 
 Each teaching action remembers its receipt in the ``last_interaction`` slot, so "undo that"
-(:mod:`actions.undo`) can cancel it."""
+(:mod:`actions.undo`) can cancel it.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _quoted_titles(items: list[dict[str, Any]]) -> str:
 
 
 class ActionAddMetadata(Action):
-    """ "that one is linen": record the statement on the product it is about, confirm what was recorded."""
+    """Record a statement ("that one is linen") on the product it is about, confirm what was recorded."""
 
     def name(self) -> str:
         return "action_add_metadata"
@@ -66,7 +67,7 @@ class ActionAddMetadata(Action):
 
 
 class ActionLike(Action):
-    """ "I like the first and third" / the "I like this" button: record a like."""
+    """Record a like: "I like the first and third" or the "I like this" button."""
 
     def name(self) -> str:
         return "action_like"
@@ -93,7 +94,7 @@ class ActionLike(Action):
 
 
 class ActionDislike(Action):
-    """ "not that one": hide it for this shopper, then show the list again without it."""
+    """Dislike ("not that one"): hide it for this shopper, then show the list again without it."""
 
     def name(self) -> str:
         return "action_dislike"
@@ -146,14 +147,14 @@ class ActionWarmUp(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         try:
             get_engine()
-        except Exception as err:  # reported to the operator who started the servers, not to a shopper
+        except Exception as err:  # noqa: BLE001 - reported to the operator who started the servers, not to a shopper
             log.error("the engine could not be loaded: %s", err)
             dispatcher.utter_message(text=f"engine not loaded: {err}")
         return []
 
 
 class ActionStartOver(Action):
-    """ "start over": forget the results, the selection and the modifications."""
+    """Start over: forget the results, the selection and the modifications."""
 
     def name(self) -> str:
         return "action_start_over"

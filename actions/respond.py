@@ -1,5 +1,6 @@
 """Shared pieces of the actions: reading the conversation state, showing a page of products, and
-turning engine errors into friendly ``utter_*`` responses (the wording lives in domain.yml)."""
+turning engine errors into friendly ``utter_*`` responses (the wording lives in domain.yml).
+"""
 
 from __future__ import annotations
 
@@ -146,7 +147,8 @@ def guarded(
     responses: tuple[tuple[type[BaseException], str], ...] = ERROR_RESPONSES,
 ) -> list[EventType]:
     """Run ``step``; an engine error becomes its friendly response (the first class of ``responses`` it
-    is an instance of) instead of a crash or silence."""
+    is an instance of) instead of a crash or silence.
+    """
     try:
         return step()
     except Exception as err:  # every failure must still answer the shopper

@@ -31,7 +31,7 @@ def remembered(receipt: Any) -> list[EventType]:
 
 
 class ActionUndo(Action):
-    """ "undo that": the engine forgets the shopper's last metadata statement, like or dislike."""
+    """Undo ("undo that"): the engine forgets the shopper's last metadata statement, like or dislike."""
 
     def name(self) -> str:
         return "action_undo"

@@ -1,6 +1,6 @@
-"""Chat-turn latency through REST: Rasa server + action server + engine, N concurrent conversations.
+r"""Chat-turn latency through REST: Rasa server + action server + engine, N concurrent conversations.
 
-    .venv/bin/python bench/chat_load.py [--conversations 16] [--rounds 3] [--think-ms 0] \\
+    .venv/bin/python bench/chat_load.py [--conversations 16] [--rounds 3] [--think-ms 0] \
         [--fake-engine | (real engine from TAILOR_MODEL_DIR)] [--rasa-url URL] [--json FILE]
 
 Without ``--rasa-url`` it starts the three servers on free loopback ports itself (bot/launch.py) and

@@ -1,6 +1,6 @@
-"""How the assistant understands real modification requests: FashionIQ val captions through the NLU.
+r"""How the assistant understands real modification requests: FashionIQ val captions through the NLU.
 
-    .venv-rasa/bin/python bench/understanding.py --model models/tailor.tar.gz \\
+    .venv-rasa/bin/python bench/understanding.py --model models/tailor.tar.gz \
         --captions ../shared/datasets/fashioniq/captions [--limit N] [--json build/understanding.json]
 
 Runs in the Rasa environment (it loads the trained model). Prints the share of val captions

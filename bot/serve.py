@@ -62,12 +62,12 @@ class Handler(BaseHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def log_message(self, fmt: str, *args: object) -> None:  # route access logs to logging
-        log.debug("%s " + fmt, self.address_string(), *args)
+        log.debug("%s %s", self.address_string(), fmt % args)
 
-    def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_HEAD(self) -> None:
         self._serve(head=True)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve(head=False)
 
     def _send(self, status: int, body: bytes, ctype: str, head: bool, cache: str = "no-cache") -> None:

@@ -1,6 +1,6 @@
-"""Set (or delete) the Telegram webhook once the Rasa server has a public HTTPS URL.
+r"""Set (or delete) the Telegram webhook once the Rasa server has a public HTTPS URL.
 
-    TELEGRAM_TOKEN=... TELEGRAM_SECRET_TOKEN=... \\
+    TELEGRAM_TOKEN=... TELEGRAM_SECRET_TOKEN=... \
         python -m bot.telegram_webhook --url https://HOST/webhooks/telegram/webhook
     python -m bot.telegram_webhook --delete
 
@@ -26,7 +26,7 @@ def call(method: str, payload: dict, token: str, api: str = API, timeout: float 
         data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (fixed https API URL)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read().decode())
 
 

@@ -24,7 +24,7 @@ def main() -> int:
     if spec is None or spec.origin is None or torch_spec is None:
         sys.stderr.write("dgl or torch is not installed in this interpreter; run make setup first\n")
         return 1
-    import torch  # noqa: PLC0415  (after the check above)
+    import torch
 
     version = torch.__version__.split("+", maxsplit=1)[0]
     target = pathlib.Path(spec.origin).parent / "graphbolt" / f"libgraphbolt_pytorch_{version}.so"

@@ -84,7 +84,8 @@ def chat_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
 # -- the engine (issue 3): a tiny generated demo catalog and a model trained on it, once per session --
 def tiny_train_config():
     """A fast TrainConfig for ~150-product catalogs: real EfficientNet-Lite0 at 64 px (a registered
-    encoder, so a subprocess such as an action server can load the model too), 15 epochs."""
+    encoder, so a subprocess such as an action server can load the model too), 15 epochs.
+    """
     from retrieval.features import FeatureConfig
     from retrieval.training.config import TrainConfig
 
@@ -156,7 +157,8 @@ class RealChatStack:
 @pytest.fixture(scope="module")
 def real_chat_stack(tiny_catalog: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """Real action server (real Engine on a private copy of ``tiny_model``) + real Rasa server + web
-    page on free loopback ports; stopped when the module's tests are done."""
+    page on free loopback ports; stopped when the module's tests are done.
+    """
     import shutil
 
     from bot.launch import free_port, start_action_server, start_rasa_server, stop_all

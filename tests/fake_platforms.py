@@ -30,7 +30,7 @@ class FakePlatforms:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 ctype = self.headers.get("Content-Type", "")
                 if "json" in ctype:

@@ -1,5 +1,6 @@
 """Slack and Telegram: channel payload formatting, and signed webhooks against the real Rasa server
-with the outbound Slack / Telegram API calls caught by a local fake (tests/fake_platforms.py)."""
+with the outbound Slack / Telegram API calls caught by a local fake (tests/fake_platforms.py).
+"""
 
 from __future__ import annotations
 

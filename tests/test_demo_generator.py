@@ -66,7 +66,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def _labels(root: Path) -> dict[str, tuple[str, str, str]]:
-    """image path -> (label file, score, caption)."""
+    """Image path -> (label file, score, caption)."""
     out = {}
     for f in sorted((root / "labels").glob("*_detect_all.txt")):
         for line in f.read_text().splitlines():

@@ -40,7 +40,7 @@ def tiny():
         CaptionSpec("replace red with black", "a", ("color:red", "color:black")),
         CaptionSpec("make it striped", "c", ("pattern:striped",)),
     ]
-    info = build_graph(
+    return build_graph(
         list("abcde"),
         attrs,
         caps,
@@ -49,7 +49,6 @@ def tiny():
         caption_features=fake_text([c.text for c in caps]),
         text_encoder=fake_text,
     )
-    return info
 
 
 def make_model(info, caption_messages: bool = False, jk: bool = False) -> tuple[RGCN, TrainConfig]:
@@ -114,7 +113,7 @@ def test_sink_caption_equals_full_forward(tiny, caption_messages, jk):
     g = tiny.graph
     model, cfg = make_model(tiny, caption_messages, jk)
     model.eval()
-    tm = TrainedModel(Path("."), cfg, tiny, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
+    tm = TrainedModel(Path(), cfg, tiny, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
     text = fake_text(["make it black"])[0]
     cand, attrs = 1, [tiny.ids.index("attribute")["color:black"], tiny.ids.index("attribute")["category:dress"]]
     fast = tm.embed_new_caption(text, cand, attrs)
@@ -148,7 +147,7 @@ def test_reembed_equals_full_reembed(tiny, jk):
     model, cfg = make_model(tiny, jk=jk)
     model.eval()
     info = type(tiny)(tiny.graph.clone(), tiny.ids)
-    tm = TrainedModel(Path("."), cfg, info, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
+    tm = TrainedModel(Path(), cfg, info, model, ComposeAEHead(HIDDEN, HIDDEN), ScaledNorm())
     g = info.graph
     g.add_nodes(1, {"feat": torch.as_tensor(fake_text(["linen"]))}, ntype="attribute")
     new = g.num_nodes("attribute") - 1

@@ -103,7 +103,7 @@ def test_hand_labelled_fixture_is_well_formed() -> None:
 def test_bad_fixture_lines_name_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "is red", "spans": []}\n{"text": "is red", "spans": [{"start": 1, "end": 5}]}\n')
-    with pytest.raises(DatasetError, match="bad.jsonl:2"):
+    with pytest.raises(DatasetError, match=r"bad\.jsonl:2"):
         load_labelled(bad)
     with pytest.raises(ValueError, match="token boundaries"):
         spans_to_tags("is red", [{"start": 1, "end": 5, "label": "COLOR"}])

@@ -46,14 +46,14 @@ register_image_encoder(PIXELS)(lambda cfg: PixelEncoder())
 
 def small_config(**kw) -> TrainConfig:
     """A fast configuration for ~100-product catalogs."""
-    base = dict(
-        epochs=25,
-        batch_size=64,
-        patience=25,
-        negatives=16,
-        caption_graph=False,
-        features=FeatureConfig(image_encoder=PIXELS),
-    )
+    base = {
+        "epochs": 25,
+        "batch_size": 64,
+        "patience": 25,
+        "negatives": 16,
+        "caption_graph": False,
+        "features": FeatureConfig(image_encoder=PIXELS),
+    }
     base.update(kw)
     return TrainConfig(**base)
 

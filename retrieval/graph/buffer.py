@@ -154,7 +154,8 @@ class GraphBuffer:
 
 def _tail_slice(parts: list, total: int, start: int, stop: int, cat):
     """Rows ``start:stop`` of the concatenation of ``parts`` (``total`` rows), joining only the parts
-    it needs: reads are nearly always of the newest rows, so the walk starts from the end."""
+    it needs: reads are nearly always of the newest rows, so the walk starts from the end.
+    """
     need, end = [], total
     for part in reversed(parts):
         if end <= start:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, normalise_text, split_key
+from retrieval.catalog.text_attributes import caption_attributes, text_attributes
 from retrieval.errors import ModelNotFoundError
 from retrieval.graph import schema
 
@@ -328,8 +329,6 @@ ATTRIBUTE_SOURCES = ("predicted", "caption", "ground-truth")
 
 def caption_attribute_keys(caption: str) -> list[str]:
     """A.5 caption-based attributes of a product caption: ``caption-first:<word>``, ``caption-rest:<rest>``."""
-    from retrieval.model.attributes import caption_attributes
-
     first, rest = caption_attributes(caption)
     out = []
     if first:
@@ -348,7 +347,7 @@ class MentionFinder:
     """The attributes a relative caption mentions, consistently for training and query time.
 
     Taxonomy sources (predicted, ground-truth): taxonomy phrases and synonyms
-    (:func:`retrieval.model.attributes.text_attributes`). Caption source (A.5): exact normalised phrase
+    (:func:`retrieval.catalog.text_attributes.text_attributes`). Caption source (A.5): exact normalised phrase
     match of the attribute nodes' names.
     """
 
@@ -361,6 +360,4 @@ class MentionFinder:
         """Attribute keys mentioned by ``text``."""
         if self.matcher is not None:
             return self.matcher(text)
-        from retrieval.model.attributes import text_attributes
-
         return text_attributes(text, self.taxonomy)

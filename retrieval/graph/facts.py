@@ -171,7 +171,8 @@ class GraphFacts:
 
     def match_counts(self, attrs: dict[int, float], n_images: int) -> np.ndarray:
         """Per image node, the summed weights of the attribute nodes of ``attrs`` it links to (A.2's X set
-        is the top level)."""
+        is the top level).
+        """
         lists = [self.images_with(int(a)) for a in attrs]
         if not lists:
             return np.zeros(n_images, dtype=np.float64)

@@ -287,7 +287,7 @@ class InteractionLog:
         rows = self._rows()
         if isinstance(out, (str, Path)):
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            with open(out, "w", encoding="utf-8") as fh:
+            with Path(out).open("w", encoding="utf-8") as fh:
                 return self._dump(rows, fh)
         return self._dump(rows, out)
 

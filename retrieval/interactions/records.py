@@ -110,7 +110,8 @@ class Interaction:
     @property
     def key(self) -> str:
         """``id@scope``: changes when a pending statement is accepted, so a consumer that tracks
-        applied keys re-applies it once in the global scope and never twice otherwise."""
+        applied keys re-applies it once in the global scope and never twice otherwise.
+        """
         return f"{self.id}@{self.scope}"
 
     def to_dict(self) -> dict[str, Any]:

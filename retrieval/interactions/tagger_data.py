@@ -63,7 +63,7 @@ def label_of(group: str) -> str:
 
 def labels_for(taxonomy: Taxonomy) -> tuple[str, ...]:
     """Every label of ``taxonomy``: its groups upper-cased, then ``CATEGORY``."""
-    return tuple(label_of(g) for g in taxonomy.groups) + (label_of(CATEGORY),)
+    return (*(label_of(g) for g in taxonomy.groups), label_of(CATEGORY))
 
 
 def spans_to_tags(text: str, spans: list[dict]) -> TaggedSentence:
@@ -720,7 +720,7 @@ class SentenceGenerator:
         """One surface phrase of ``group`` as words: known, outside-vocabulary or made up."""
         rng = self.rng
         r = rng.random()
-        if r < 0.62 or not self.extra[group] and r < 0.9:
+        if r < 0.62 or (not self.extra[group] and r < 0.9):
             words = rng.choice(self.vocab[group]).split()
         elif r < 0.9:
             words = rng.choice(self.extra[group]).split()

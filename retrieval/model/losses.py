@@ -44,7 +44,9 @@ def compositional_loss(
 
     Args:
         head: the composition head.
-        src, txt, tgt: ``[n, d]`` candidate, caption and target embeddings.
+        src: ``[n, d]`` candidate image embeddings.
+        txt: ``[n, d]`` caption embeddings.
+        tgt: ``[n, d]`` target image embeddings.
         norm: the learned-scale normalisation used for retrieval.
         rot_weight: weight of the rotational-symmetry term.
         rec_weight: weight of each reconstruction term.

@@ -126,8 +126,8 @@ def reembed(
                 s[nt] = grow(s[nt], now)
             states[0][nt][old:now] = rgcn.project(nt, g.features(nt, old, now))
             struct[nt].update(range(old, now))
-    S = [{nt: t.numpy() for nt, t in layer.items()} for layer in states]
-    P = [{}] + [{nt: t.numpy() for nt, t in layer.items()} for layer in pres[1:]]
+    S = [{nt: t.numpy() for nt, t in layer.items()} for layer in states]  # noqa: N806 - the paper's S, P
+    P = [{}] + [{nt: t.numpy() for nt, t in layer.items()} for layer in pres[1:]]  # noqa: N806
     changed = {nt: set(v) for nt, v in struct.items()}
     full = {nt: np.array(sorted(v), dtype=np.int64) for nt, v in struct.items()}
     full_in = {nt: _InEdges(adj, etypes, nt, ids) for nt, ids in full.items() if len(ids)}  # same at every layer
@@ -202,7 +202,7 @@ class _InEdges:
             by_src.setdefault(etype[0], []).append((src, pos + slot * self.n))
         self.rels = tuple(rels)
         self.sources = [(st, np.concatenate([p[0] for p in parts])) for st, parts in by_src.items()]
-        for _, parts in by_src.items():
+        for parts in by_src.values():
             keys.extend(p[1] for p in parts)
         self.keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
         self.inv_deg = np.concatenate(inv_deg).astype(np.float32)[:, None] if inv_deg else None

@@ -327,7 +327,8 @@ class TrainedModel:
     @torch.no_grad()
     def compose(self, candidate_node: int, caption_embedding: np.ndarray) -> np.ndarray:
         """L2-normalised query vector ``[hidden]`` from a candidate image node and a caption embedding
-        (in numpy, :mod:`retrieval.model.fast_head`, when the head's layout allows; else torch)."""
+        (in numpy, :mod:`retrieval.model.fast_head`, when the head's layout allows; else torch).
+        """
         if self._np_head is not None:
             img = self._np_states[-1][schema.IMAGE][candidate_node]
             if self._jk is not None:

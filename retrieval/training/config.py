@@ -1,5 +1,6 @@
 """How the engine is trained: :class:`TrainConfig`, saved as ``config.json`` beside the weights, and
-:func:`load_train_config`, which reads configs saved before a default changed as they were trained."""
+:func:`load_train_config`, which reads configs saved before a default changed as they were trained.
+"""
 
 from __future__ import annotations
 

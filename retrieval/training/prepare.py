@@ -88,7 +88,6 @@ class Setup:
 
     def query_set(self, query_ids: list[int]) -> QuerySet:
         """Queries (catalog indices) as node ids; unknown targets become -1."""
-
         index = self.info.ids.index(schema.IMAGE)
         qs = [self.catalog.queries[i] for i in query_ids]
         return QuerySet(
