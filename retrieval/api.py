@@ -38,6 +38,8 @@ class Explanation:
         replaced: (old, new) attribute keys where an exclusive group's value was replaced.
         missing: attribute keys the text asked for that the result lacks.
         concepts: EI-tree concepts on the result's path that the candidate shares.
+        path: the result's EI-tree concept path, root first, ending with its category
+            (``("clothing", "full-body", "dress")``), from its ``is_a`` edges; () without a category.
         edges: the graph edges behind the statements above (all exist in the graph).
         text: one or two sentences for a shopper.
         stated: (attribute key, who) for each attribute above the result is credited with through a
@@ -54,6 +56,7 @@ class Explanation:
     edges: tuple[GraphEdge, ...] = ()
     text: str = ""
     stated: tuple[tuple[str, str], ...] = ()
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

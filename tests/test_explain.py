@@ -78,8 +78,9 @@ def test_modify_explanation_shared_replaced_concepts(hand):
     assert exp.replaced == (("color:red", "color:black"),)
     assert exp.missing == ()
     assert exp.concepts == ("full-body",)
-    assert "which replaces red since colors are exclusive" in exp.text
-    assert "both are dresses (full-body)" in exp.text and "a-line" in exp.text
+    assert exp.text.startswith("Has black as you asked; black replaces red of your pick since colors are exclusive")
+    assert exp.path == ("clothing", "full-body", "dress")
+    assert "EI path clothing > full-body > dress (both are dresses)" in exp.text and "a-line" in exp.text
     assert 'shoppers asked "make it black" of your pick before' in exp.text
     rels = {(e.src.label, e.relation, e.dst.label) for e in exp.edges}
     assert ("red-dress", "has_attribute", "color:red") in rels
@@ -97,18 +98,20 @@ def test_missing_independent_and_sibling_concepts(hand):
     exp = ex.explain(cand, [a("color:black"), a("details:pockets")], jump)
     assert exp.missing == ("details:pockets",) and exp.replaced == (("color:red", "color:black"),)
     assert exp.concepts == ("full-body",)  # dress and jumpsuit are siblings under full-body
-    assert "both are full-body pieces" in exp.text and "lacks pockets" in exp.text
+    assert exp.text.startswith("Has black as you asked, but lacks pockets;")
+    assert "EI path clothing > full-body > jumpsuit (your pick, a dress, is under full-body too)" in exp.text
     assert_in_graph(info.graph, info.ids, exp)
     # an independent group adds, it does not replace: the belt stays shared
     black = _n(info, schema.IMAGE, "black-dress")
     exp = ex.explain(cand, [a("details:pockets")], black)
     assert exp.replaced == () and exp.matched == ("details:pockets",) and "details:belt" in exp.shared
-    assert "has pockets as you asked" in exp.text
+    assert exp.text.startswith("Has pockets as you asked;")
     # a category change is an exclusive replacement too
     skirt = _n(info, schema.IMAGE, "navy-skirt")
     exp = ex.explain(cand, [a("category:skirt")], skirt)
     assert exp.replaced == (("category:dress", "category:skirt"),) and exp.shared == ("fit:a-line",)
-    assert "categories are exclusive" in exp.text
+    assert exp.text.startswith("Is a skirt as you asked; skirt replaces dress of your pick since categories are")
+    assert exp.path == ("clothing", "bottom", "skirt") and "EI path clothing > bottom > skirt." in exp.text
     assert_in_graph(info.graph, info.ids, exp)
 
 
@@ -118,14 +121,51 @@ def test_search_and_describe_explanations(hand):
     res = _n(info, schema.IMAGE, "black-dress")
     exp = ex.explain(None, [a("color:black"), a("category:dress")], res)
     assert exp.shared == () and exp.replaced == () and set(exp.matched) == {"color:black", "category:dress"}
-    assert exp.concepts == ("full-body",) and exp.text.startswith("Has black as you asked; a dress (full-body)")
+    assert exp.concepts == ("full-body",)
+    assert exp.text == "Is a dress and has black as you asked; EI path clothing > full-body > dress."
     assert_in_graph(info.graph, info.ids, exp)
     d = ex.describe(res)
-    assert set(d.shared) == set(IMAGES["black-dress"]) and d.text.startswith("A dress (full-body) with ")
+    assert set(d.shared) == set(IMAGES["black-dress"]) and d.text.startswith(
+        "A dress (clothing > full-body > dress) with "
+    )
     assert_in_graph(info.graph, info.ids, d)
     # no link at all: still a sentence, no invented edges
     exp = ex.explain(_n(info, schema.IMAGE, "navy-skirt"), [], _n(info, schema.IMAGE, "black-jumpsuit"))
-    assert exp.edges == () and "learned graph embedding" in exp.text
+    assert {e.relation for e in exp.edges} == {"is_a"} and exp.path == ("clothing", "full-body", "jumpsuit")
+    assert exp.text == (
+        "Close to your pick in the learned graph embedding; no attribute links it directly; "
+        "EI path clothing > full-body > jumpsuit."
+    )
+    assert_in_graph(info.graph, info.ids, exp)
+
+
+def test_every_asked_value_is_named_as_had_or_lacking(hand):
+    """Issue 11.4: per result, each asked-for value it has and each it lacks, then its EI path, from edges."""
+    info, facts, ex = hand
+    a = lambda k: _n(info, schema.ATTRIBUTE, k)  # noqa: E731
+    asked = ["color:black", "length:maxi", "details:pockets", "details:belt", "fit:a-line", "category:dress"]
+    cand = _n(info, schema.IMAGE, "red-dress")
+    results = [_n(info, schema.IMAGE, i) for i in IMAGES if i != "red-dress"]
+    for exp, image in zip(ex.explain_many(cand, [a(k) for k in asked], results), results, strict=True):
+        have = set(IMAGES[facts.image_names[image]])
+        assert set(exp.matched) == set(asked) & have and set(exp.missing) == set(asked) - have
+        head = exp.text.split(";")[0].lower()
+        for key in asked:  # five values, more than human_list names: none is cut to "N more"
+            value = key.split(":")[1]
+            if key.startswith("category:"):
+                assert (f"is a {value}" if key in have else f"is not a {value}") in head, (key, head)
+            else:
+                assert value in (head.split("but")[0] if key in have else head.split("lacks")[1]), (key, head)
+        assert exp.path[0] == "clothing" and exp.path[-1] == facts.value(a(f"category:{exp.path[-1]}"))
+        assert "EI path " + " > ".join(exp.path) in exp.text
+        rels = {(e.src.label, e.relation, e.dst.label) for e in exp.edges}
+        for k in exp.matched:
+            assert (facts.image_names[image], "has_attribute", k) in rels
+        leaf = f"category:{exp.path[-1]}"
+        assert (leaf, "is_a", exp.path[-2]) in rels and (exp.path[-2], "is_a", exp.path[-3]) in rels
+        assert_in_graph(info.graph, info.ids, exp)
+    only_lacks = ex.explain(None, [a("details:pockets"), a("category:skirt")], _n(info, schema.IMAGE, "black-jumpsuit"))
+    assert only_lacks.text.startswith("Is not a skirt and lacks pockets, which you asked for;")
 
 
 def test_facts_arrays(hand):
@@ -169,6 +209,7 @@ def test_attributes_from_statements_say_who_stated_them(hand):
     exp = ex.explain(None, [pockets], skirt)
     assert exp.stated == (("details:pockets", "staff-anna"),)
     assert exp.text.startswith("Has pockets (stated by staff-anna) as you asked")
+    assert exp.path == ("clothing", "bottom", "skirt")
     d = ex.describe(skirt)
     assert ("details:pockets", "staff-anna") in d.stated and "pockets (stated by staff-anna)" in d.text
     # a shopper's own pending statement, in their view only

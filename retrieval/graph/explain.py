@@ -15,11 +15,17 @@ mentions:
   (:meth:`Taxonomy.is_exclusive`), the candidate has ``old`` of that group and the result has ``new``;
 * ``missing``: attributes of ``M`` the result lacks;
 * ``concepts``: EI-tree concepts both images reach through ``is_a`` edges (just the result's on a search);
+* ``path``: the result's EI-tree path, root first, down to its category ("clothing > full-body > dress"),
+  from the category's ``is_a`` edges;
 * ``edges``: every graph edge behind the statements, plus a training caption that modified the
   candidate and mentions what was asked for, when there is one;
 * ``stated``: who stated each credited attribute that comes from a ``has_user_attribute`` edge (a
   person's statement, not the catalog); the text says so: "has linen (stated by staff) as you
   asked", or "(as you told me)" for the viewing shopper's own pending statement.
+
+The text names every asked-for value the result has and every one it lacks, first ("is a dress and has
+black and long-sleeve as you asked, but lacks pockets"), then replacements, what it shares with the
+pick, its EI path and a caption, in that order for every result.
 """
 
 from __future__ import annotations
@@ -60,6 +66,12 @@ def human_list(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def full_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: every item named (what the shopper asked for is never cut)."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _a(noun: str) -> str:
     """``a dress``, ``an overcoat``, ``jeans`` (plural nouns take no article)."""
     if noun.endswith("s") and not noun.endswith("ss"):
@@ -96,6 +108,7 @@ class Explainer:
         self.facts = facts
         self._nodes: dict[tuple[str, int], GraphNode] = {}
         self._edges: dict[tuple[str, int, str, str, int], GraphEdge] = {}
+        self._paths: dict[int, tuple[tuple[str, ...], list[GraphEdge]]] = {}
 
     def _node(self, ntype: str, node: int) -> GraphNode:
         out = self._nodes.get((ntype, node))
@@ -135,6 +148,26 @@ class Explainer:
         if len(self._edges) > CACHE_LIMIT or len(self._nodes) > CACHE_LIMIT:
             self._edges.clear()
             self._nodes.clear()
+            self._paths.clear()
+
+    def _path(self, attrs: Iterable[int]) -> tuple[tuple[str, ...], list[GraphEdge]]:
+        """The EI-tree path of an image with attributes ``attrs``: concept names root first, then its
+        category value, and the ``is_a`` edges from the category up to the root (cached per category)."""
+        f = self.facts
+        cat = next((a for a in attrs if f.group(a) == CATEGORY), None)
+        if cat is None:
+            return (), []
+        out = self._paths.get(cat)
+        if out is None:
+            chain = f.concept_chain(cat)
+            edges = self._is_a_path(cat, chain[-1]) if chain else []
+            names = tuple(
+                f.concept_names[c]
+                for c in reversed(chain)
+                if not f.concept_names[c].startswith(schema.GROUP_CONCEPT_PREFIX)
+            )
+            out = self._paths[cat] = ((*names, f.value(cat)), edges)
+        return out
 
     def _stated(self, image: int, attrs: Iterable[int]) -> dict[int, str]:
         """Attribute -> who stated it, for the attributes of ``image`` that come from a statement."""
@@ -231,9 +264,11 @@ class Explainer:
                 self._edge(schema.CAPTION, cap, schema.MODIFIES, schema.IMAGE, candidate),
                 self._edge(schema.CAPTION, cap, schema.MENTIONS, schema.ATTRIBUTE, attr),
             ]
+        path, path_edges = self._path(res)
+        edges += path_edges
         key = f.attr_keys.__getitem__
         stated = self._stated(result, [*shared, *matched])
-        text = self._text(candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption, stated)
+        text = self._text(candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption, stated, path)
         return Explanation(
             shared=tuple(map(key, shared)),
             matched=tuple(map(key, matched)),
@@ -243,6 +278,7 @@ class Explainer:
             edges=_unique(edges),
             text=text,
             stated=tuple((key(a), who) for a, who in stated.items()),
+            path=path,
         )
 
     def _caption_evidence(self, candidate: int | None, asked: Sequence[int]) -> tuple[int, int] | None:
@@ -257,43 +293,66 @@ class Explainer:
                     return cap, a
         return None
 
-    def _text(self, candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption, stated) -> str:
+    def _asked(self, matched: Sequence[int], missing: Sequence[int], stated: dict[int, str]) -> str:
+        """The asked-for values the result has and those it lacks, each named ("" if nothing was asked)."""
+        f = self.facts
+        has, lacks = [], []
+        cats = [f.value(a) for a in matched if f.group(a) == CATEGORY]
+        if cats:
+            has.append(f"is {_a(cats[0])}")
+        words = [self._value(a, stated) for a in matched if f.group(a) != CATEGORY]
+        if words:
+            has.append(f"has {full_list(words)}")
+        cats = [f.value(a) for a in missing if f.group(a) == CATEGORY]
+        if cats:
+            lacks.append(f"is not {_a(full_list(cats))}" if len(cats) == 1 else f"is none of {full_list(cats)}")
+        words = [f.value(a) for a in missing if f.group(a) != CATEGORY]
+        if words:
+            lacks.append(f"lacks {full_list(words)}")
+        if has and lacks:
+            return f"{' and '.join(has)} as you asked, but {' and '.join(lacks)}"
+        if has:
+            return f"{' and '.join(has)} as you asked"
+        return f"{' and '.join(lacks)}, which you asked for" if lacks else ""
+
+    def _text(
+        self, candidate, res, cand, shared, matched, replaced, missing, concept_ids, caption, stated, path
+    ) -> str:
         f = self.facts
         val = f.value
         parts: list[str] = []
-        shared_words = [self._value(a, stated) for a in shared if f.group(a) != CATEGORY]  # category: concept clause
-        if shared_words:
-            parts.append(f"shares {human_list(shared_words)} with your pick")
+        asked = self._asked(matched, missing, stated)
+        if asked:
+            parts.append(asked)
         for old, new in replaced:
             word = GROUP_WORDS.get(f.group(new), f.group(new).replace("-", " "))
-            new_word = self._value(new, stated)
-            parts.append(f"has {new_word}, which replaces {val(old)} since {plural(word)} are exclusive")
-        news = {n for _, n in replaced}
-        plain = [a for a in matched if a not in news and f.group(a) != CATEGORY]
-        if plain:
-            parts.append(f"has {human_list([self._value(a, stated) for a in plain])} as you asked")
-        if missing:
-            parts.append(f"lacks {human_list([val(a) for a in missing])}")
-        if concept_ids:
-            c = f.concept_names[concept_ids[0]]
-            r_cat = [val(a) for a in res if f.group(a) == CATEGORY]
+            parts.append(f"{val(new)} replaces {val(old)} of your pick since {plural(word)} are exclusive")
+        shared_words = [self._value(a, stated) for a in shared if f.group(a) != CATEGORY]  # category: the path
+        if shared_words:
+            parts.append(f"shares {human_list(shared_words)} with your pick")
+        linked = bool(parts) or caption is not None  # an attribute or caption edge, not just the tree
+        if path:
+            where = "EI path " + " > ".join(path)
             c_cat = [val(a) for a in cand if f.group(a) == CATEGORY]
-            if candidate is None:
-                parts.append(f"{_a(r_cat[0])} ({c})" if r_cat else f"{_a(c)} piece")
-            elif r_cat and c_cat and r_cat[0] == c_cat[0]:
-                parts.append(f"both are {plural(r_cat[0])} ({c})")
-            else:
-                parts.append(f"both are {c} pieces")
+            if candidate is not None and c_cat and c_cat[0] == path[-1]:
+                where += f" (both are {plural(path[-1])})"
+            elif candidate is not None and concept_ids:
+                pick = f"your pick, {_a(c_cat[0])}," if c_cat else "your pick"
+                where += f" ({pick} is under {f.concept_names[concept_ids[0]]} too)"
+            parts.append(where)
+        elif concept_ids:
+            parts.append(f"both are {f.concept_names[concept_ids[0]]} pieces")
         if caption is not None:
             cap_text = f.caption_texts[caption[0]]
             cap_text = cap_text if len(cap_text) <= 60 else cap_text[:57] + "..."
             parts.append(f'shoppers asked "{cap_text}" of your pick before')
-        if not parts:
-            return (
-                "Close to your pick in the learned graph embedding; no attribute links it directly."
+        if not linked:
+            close = (
+                "close to your pick in the learned graph embedding; no attribute links it directly"
                 if candidate is not None
-                else "Close to your words in the learned graph embedding."
+                else "close to your words in the learned graph embedding"
             )
+            parts.insert(0, close)
         sentence = "; ".join(parts) + "."
         return sentence[0].upper() + sentence[1:]
 
@@ -311,10 +370,15 @@ class Explainer:
         values = [self._value(a, stated) for a in order if f.group(a) != CATEGORY]
         cats = [f.value(a) for a in attrs if f.group(a) == CATEGORY]
         head = _a(cats[0]).capitalize() if cats else "A piece"
-        if concepts:
+        path, path_edges = self._path(attrs)
+        edges += path_edges
+        if path:
+            head += f" ({' > '.join(path)})"
+        elif concepts:
             head += f" ({f.concept_names[next(iter(concepts))]})"
         text = head + (f" with {human_list(values)}." if values else ".")
         return Explanation(
+            path=path,
             shared=tuple(f.attr_keys[a] for a in attrs),
             concepts=tuple(f.concept_names[c] for c in concepts),
             edges=_unique(edges),
