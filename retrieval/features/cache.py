@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retrieval.features.base import torch_threads
+from retrieval.features.base import Encoder, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,10 @@ class FeatureCache:
 def encode_cached(
     keys: Sequence[str | None],
     encode: Callable[[list[int]], dict[str, np.ndarray]],
-    *,
-    encoder: str,
-    dim: int,
+    encoder: Encoder,
     cache_dir: str | Path | None,
     batch_size: int,
+    *,
     desc: str,
     quiet_up_to: int = 0,
 ) -> dict[str, np.ndarray]:
@@ -102,8 +101,8 @@ def encode_cached(
     Args:
         keys: the content key of each item (None: nothing to encode).
         encode: item positions of one batch -> vectors by key (items it cannot read are left out).
-        encoder: the encoder's name (the cache's namespace).
-        dim: vector dimension (cached rows of another dimension are re-encoded).
+        encoder: its ``name`` is the cache's namespace, its ``dim`` the vector size (cached rows of
+            another size are encoded again).
         cache_dir: feature cache folder (None: no cache).
         batch_size: positions per ``encode`` call.
         desc: the progress bar's label.
@@ -111,7 +110,7 @@ def encode_cached(
     """
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     try:
-        known = cache.get_many(encoder, [k for k in keys if k], dim) if cache is not None else {}
+        known = cache.get_many(encoder.name, [k for k in keys if k], encoder.dim) if cache is not None else {}
         todo: dict[str, int] = {}  # key -> first position needing encoding
         for i, k in enumerate(keys):
             if k and k not in known and k not in todo:
@@ -126,7 +125,7 @@ def encode_cached(
                     continue
                 known.update(new)
                 if cache is not None:
-                    cache.put_many(encoder, new)
+                    cache.put_many(encoder.name, new)
     finally:
         if cache is not None:
             cache.close()

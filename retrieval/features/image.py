@@ -303,16 +303,8 @@ def encode_images(
         feats = encoder.encode(imgs, runner) if runner is not None else encoder.encode(imgs)
         return dict(zip(batch_keys, feats, strict=True))
 
-    known = encode_cached(
-        keys,
-        encode,
-        encoder=encoder.name,
-        dim=encoder.dim,
-        cache_dir=cache_dir,
-        batch_size=cfg.batch_size,
-        desc=f"encode images ({encoder.name})",
-        quiet_up_to=cfg.batch_size,
-    )
+    desc = f"encode images ({encoder.name})"
+    known = encode_cached(keys, encode, encoder, cache_dir, cfg.batch_size, desc=desc, quiet_up_to=cfg.batch_size)
     out = np.zeros((len(paths), encoder.dim), np.float32)
     for i, k in enumerate(keys):
         if k and k in known:

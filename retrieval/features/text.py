@@ -107,14 +107,7 @@ def encode_texts(texts: list[str], cfg: FeatureConfig, cache_dir: Path | None = 
         return dict(zip([keys[i] for i in batch], encoder.encode([str(texts[i]) for i in batch]), strict=True))
 
     known = encode_cached(
-        keys,
-        encode,
-        encoder=encoder.name,
-        dim=encoder.dim,
-        cache_dir=cache_dir,
-        batch_size=cfg.batch_size,
-        desc="encode texts",
-        quiet_up_to=4 * cfg.batch_size,
+        keys, encode, encoder, cache_dir, cfg.batch_size, desc="encode texts", quiet_up_to=4 * cfg.batch_size
     )
     out = np.zeros((len(texts), encoder.dim), np.float32)
     for i, k in enumerate(keys):
