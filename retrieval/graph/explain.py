@@ -36,17 +36,7 @@ from dataclasses import dataclass
 from retrieval.api import Explanation, GraphEdge, GraphNode
 from retrieval.catalog.taxonomy import CATEGORY
 from retrieval.graph import schema
-from retrieval.graph.facts import (  # noqa: F401 - GraphFacts and Csr re-exported for callers
-    ATTR_IS_A,
-    CONCEPT_IS_A,
-    HAS_ATTR,
-    HAS_USER_ATTR,
-    IMAGE_ATTRIBUTE_RELATIONS,
-    MENTIONS,
-    MODIFIES,
-    Csr,
-    GraphFacts,
-)
+from retrieval.graph.facts import Csr, GraphFacts  # noqa: F401 - re-exported for callers
 
 MAX_LISTED = 4  # values named per clause of the shopper text
 CACHE_LIMIT = 200_000  # cached node / edge objects before the caches are emptied

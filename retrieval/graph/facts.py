@@ -15,15 +15,6 @@ import numpy as np
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, split_key
 from retrieval.graph import schema
 
-# Old names kept for retrieval/graph/explain.py (being edited in parallel); the relations live in schema.
-HAS_ATTR = schema.IMAGE_HAS_ATTRIBUTE
-HAS_USER_ATTR = schema.IMAGE_HAS_USER_ATTRIBUTE
-ATTR_IS_A = schema.ATTRIBUTE_IS_A
-CONCEPT_IS_A = schema.CONCEPT_IS_A
-MODIFIES = schema.CAPTION_MODIFIES
-MENTIONS = schema.CAPTION_MENTIONS
-IMAGE_ATTRIBUTE_RELATIONS = schema.IMAGE_ATTRIBUTE_RELATIONS
-
 
 @dataclass
 class Csr:
