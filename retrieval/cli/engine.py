@@ -37,6 +37,14 @@ def register(subparsers: Any) -> None:
         choices=["product", "image"],
         help="a hit is any photo of the target product (default) or the target photo only",
     )
+    p.add_argument(
+        "--only",
+        default="retrieval,satisfaction,session",
+        help="comma-separated parts: retrieval (R@k of every method), satisfaction, session (default: all)",
+    )
+    p.add_argument("--requests", type=int, default=300, help="satisfaction requests per number of changes")
+    p.add_argument("--sessions", type=int, default=200, help="simulated shopper sessions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated requests and sessions")
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser("search", help="first-turn search from words")
@@ -94,11 +102,27 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate every method and print the markdown table."""
+    from retrieval.errors import ConfigError
     from retrieval.evaluation.evaluate import METHODS, evaluate, markdown_table
+    from retrieval.evaluation.shopper import PARTS, markdown, shopper_report
 
-    report = evaluate(args.model, args.json, methods=tuple(args.methods or METHODS), plot=args.plot, match=args.match)
-    print(markdown_table(report))
-    print(f"results written to {args.json}" + (f", plot to {args.plot}" if args.plot else ""))
+    parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ConfigError(f"--only names unknown parts {unknown}.", fix=f"use some of {','.join(PARTS)}")
+    report: dict = {}
+    if "retrieval" in parts:
+        report = evaluate(args.model, None, methods=tuple(args.methods or METHODS), plot=args.plot, match=args.match)
+        print(markdown_table(report))
+    if "satisfaction" in parts or "session" in parts:
+        shopper = shopper_report(
+            args.model, parts=parts, per_arity=args.requests, sessions=args.sessions, seed=args.seed
+        )
+        report.update(shopper)
+        print(markdown(shopper))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results written to {args.json}" + (f", plot to {args.plot}" if args.plot and "retrieval" in parts else ""))
     return 0
 
 

@@ -45,6 +45,7 @@ from retrieval.api import Explanation, Result
 from retrieval.config import load_config
 from retrieval.engine.query_text import QueryTextMixin
 from retrieval.engine.ranking import RankingMixin, unwanted_keys
+from retrieval.engine.request import request_step, with_unmet
 from retrieval.errors import ConfigError, DatasetError, InvalidQueryError, UnknownItemError
 from retrieval.features.base import blas_controller, one_thread
 from retrieval.features.onnx_runtime import RUNTIMES as TEXT_RUNTIMES
@@ -383,9 +384,17 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
             q = self.query_vector(cand, text, mentioned)
             asked = self.asked(text, mentioned)
             boost = self._boosts(cand, text, asked, user)
-            scores, ids = self._knn(q, k, self._skip(exclude, user, cand), user, boost=boost)
+            skip = self._skip(exclude, user, cand)
+            step = request_step(self)  # the EI tree honoured: retrieval/engine/request.py
+            req = step.request(cand, text)
+            ranked = None
+            if req is None:
+                scores, ids = self._knn(q, k, skip, user, boost=boost)
+            else:
+                ranked = step.answer(req, q, k, skip, lambda n: self._knn(q, n, skip, user, boost=boost))
+                scores, ids = [s for s, _ in ranked], [n for _, n in ranked]
             explainer = self._explainer_for(user)
-            return self._results(ids, scores, cand, asked, explainer)
+            return with_unmet(self._results(ids, scores, cand, asked, explainer), ranked)
 
     def search(
         self,

@@ -1,0 +1,288 @@
+"""The EI tree honoured in ``modify``: words -> :class:`Request`, then a re-ranking that keeps it.
+
+``"like this but red, without the hood"`` on a striped hooded dress becomes: category dress (kept: no
+new one named), want ``color:red`` (colour is exclusive: red replaces the candidate's colour), drop
+``details:hood`` (a negation), prefer ``pattern:striped`` and the other unmentioned visible attributes.
+An independent group's value is added to what the candidate has ("with pockets").
+
+:class:`RequestRanker` re-ranks an over-fetched list (FAISS neighbours of the query vector plus the images
+whose graph evidence carries every asked value): products satisfying every requirement first, ordered by
+the learned R-GCN similarity (plus a small lift for kept visible attributes), then the closest ones
+(most requirements met). Evidence per image comes from the graph: its ``has_attribute`` edges (predicted,
+or caption-based), ``has_user_attribute`` edges (stated metadata, issue 4) and the taxonomy mentions of
+its product caption (stated metadata; the only source for invisible groups such as material and fit),
+minus values a statement replaced. When fewer than ``min_satisfied`` products satisfy the request, the
+answer lists which asked values could not be met (:attr:`Ranked.unmet`): a request is never silently
+dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.catalog.negation import negated_mentions
+from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
+from retrieval.graph import schema
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a modification asks of the results.
+
+    Attributes:
+        category: the category the results must have (the candidate's unless a new one is named).
+        want: attribute keys every result should carry (replacements and additions).
+        drop: attribute keys no result should carry (negations).
+        keep: the candidate's unmentioned visible attribute keys (preferred, not required).
+    """
+
+    category: str
+    want: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    new_category: bool = False
+
+    @property
+    def requirements(self) -> tuple[tuple[str, bool], ...]:
+        """(key, wanted) pairs, the category first."""
+        cat = (attribute_key(CATEGORY, self.category), True)
+        return (cat, *((k, True) for k in self.want), *((k, False) for k in self.drop))
+
+
+def parse_request(text: str, category: str, cand_keys: set[str], taxonomy: Taxonomy) -> Request:
+    """The EI-tree reading of ``text`` as a change of a ``category`` product carrying ``cand_keys``."""
+    want: dict[str, str] = {}  # group (exclusive) or key (independent) -> key
+    drop: list[str] = []
+    new_cat = None
+    for m, neg in negated_mentions(text, taxonomy):
+        if m.group == CATEGORY:
+            if neg is None:
+                new_cat = m.value
+            continue
+        if neg is not None:
+            if m.key not in drop:
+                drop.append(m.key)
+            want.pop(m.group if taxonomy.is_exclusive(m.group) else m.key, None)
+            continue
+        want[m.group if taxonomy.is_exclusive(m.group) else m.key] = m.key
+        if m.key in drop:
+            drop.remove(m.key)
+    cat = new_cat or category
+    applies = {g.name for g in taxonomy.groups_for(cat)} if cat in taxonomy.categories else set(taxonomy.groups)
+    touched = {split_key(k)[0] for k in (*want.values(), *drop)}
+    visible = {g.name for g in taxonomy.groups.values() if g.visible}
+    keep = sorted(
+        k
+        for k in cand_keys
+        if split_key(k)[0] in visible & applies and split_key(k)[0] not in touched and k not in drop
+    )
+    return Request(cat, tuple(want.values()), tuple(drop), tuple(keep), new_cat is not None and new_cat != category)
+
+
+class Ranked(list):
+    """Results in order, plus what the request could not get.
+
+    Attributes:
+        unmet: asked values (``color:red``, ``-details:hood`` for a drop) that the shown results lack
+            because fewer than ``min_satisfied`` products satisfy the whole request ("no linen skirts with a
+            zip; here are the closest"); empty when the request was met.
+        satisfied: how many returned products satisfy every requirement.
+    """
+
+    unmet: tuple[str, ...] = ()
+    satisfied: int = 0
+
+
+class Evidence:
+    """Attribute keys per image node from the graph and the stated product captions (see module doc)."""
+
+    rich_caption = 3
+
+    def __init__(self, facts, categories: list[str], captions: list[str], taxonomy: Taxonomy) -> None:
+        self.facts = facts
+        self.categories = categories
+        self.taxonomy = taxonomy
+        self._caption_keys: list[frozenset[str]] = [
+            frozenset(m.key for m in taxonomy.find_mentions(c) if m.group != CATEGORY) for c in captions
+        ]
+        self._by_key: dict[str, np.ndarray] = {}
+        by_key: dict[str, list[int]] = {}
+        for node, keys in enumerate(self._caption_keys):
+            for k in keys:
+                by_key.setdefault(k, []).append(node)
+        for node, cat in enumerate(categories):
+            by_key.setdefault(attribute_key(CATEGORY, cat), []).append(node)
+        self._by_key = {k: np.asarray(v, dtype=np.int64) for k, v in by_key.items()}
+        self._attr_of = {k: i for i, k in enumerate(facts.attr_keys)}
+
+    def keys(self, node: int) -> set[str]:
+        """The attribute keys ``node`` carries, its catalog category included.
+
+        Stated facts win over predictions: a group the product caption or a shopper's statement names
+        takes its value from there; a predicted ``has_attribute`` edge counts only for groups nothing
+        stated (for independent groups, only when the caption states fewer than ``rich_caption`` groups,
+        i.e. it is not the product's full description). Predicted category edges never count: the
+        catalog's category is stated.
+        """
+        facts = self.facts
+        stated = set(self._caption_keys[node]) if node < len(self._caption_keys) else set()
+        gone = facts.dropped.get(node)
+        if gone:
+            stated -= {facts.attr_keys[a] for a in gone}
+        predicted = set()
+        for a, rel in facts.attributes_of(node).items():
+            key = facts.attr_keys[a]
+            (stated if rel == schema.HAS_USER_ATTRIBUTE else predicted).add(key)
+        groups = {split_key(k)[0] for k in stated}
+        rich = len(groups) >= self.rich_caption
+        for key in predicted:
+            group = split_key(key)[0]
+            if group == CATEGORY or group in groups or (rich and not self.taxonomy.is_exclusive(group)):
+                continue
+            stated.add(key)
+        stated.add(attribute_key(CATEGORY, self.categories[node]))
+        return stated
+
+    def images_with(self, key: str) -> np.ndarray:
+        """Image nodes whose evidence carries ``key``."""
+        base = self._by_key.get(key, np.zeros(0, np.int64))
+        a = self._attr_of.get(key)
+        if a is None and key in self.facts.attr_keys:  # added by an interaction after loading
+            a = self._attr_of[key] = self.facts.attr_keys.index(key)
+        return np.union1d(base, self.facts.images_with(a)) if a is not None else base
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """How :class:`RequestRanker` re-ranks.
+
+    Attributes:
+        pool: FAISS neighbours fetched per request before re-ranking.
+        exact_pool: most images carrying every asked value added to the pool (nearest first).
+        keep_weight: similarity lift of a result keeping all the candidate's unmentioned visible attributes.
+        min_satisfied: fewer satisfying products than this make the answer report unmet values.
+    """
+
+    pool: int = 300
+    exact_pool: int = 2000
+    keep_weight: float = 1.0
+    min_satisfied: int = 4
+
+
+class RequestRanker:
+    """Re-ranks candidate nodes so the request's requirements come first (see module doc)."""
+
+    def __init__(self, evidence: Evidence, cfg: RankerConfig | None = None) -> None:
+        self.evidence = evidence
+        self.cfg = cfg or RankerConfig()
+
+    def exact(self, req: Request) -> np.ndarray:
+        """Image nodes whose evidence satisfies every requirement of ``req``."""
+        nodes = self.evidence.images_with(attribute_key(CATEGORY, req.category))
+        for k in req.want:
+            nodes = np.intersect1d(nodes, self.evidence.images_with(k), assume_unique=True)
+        for k in req.drop:
+            nodes = np.setdiff1d(nodes, self.evidence.images_with(k), assume_unique=True)
+        return nodes
+
+    def rank(
+        self, req: Request, nodes: np.ndarray, sims: np.ndarray, products: list[str], k: int
+    ) -> tuple[list[float], list[int], tuple[str, ...], int]:
+        """Order ``nodes`` (with similarities ``sims``) for ``req``; one photo per product; top ``k``.
+
+        Returns:
+            scores, nodes, unmet values (see :class:`Ranked`), and how many returned products satisfy ``req``.
+        """
+        reqs = req.requirements
+        rows = []
+        for n, s in zip(nodes.tolist(), sims.tolist(), strict=True):
+            have = self.evidence.keys(n)
+            met = [(key in have) == wanted for key, wanted in reqs]
+            kept = sum(key in have for key in req.keep) / len(req.keep) if req.keep else 1.0
+            rows.append((met[0], sum(met), s + self.cfg.keep_weight * kept, n, met))
+        rows.sort(key=lambda r: (not r[0], -r[1], -r[2]))
+        seen: set[str] = set()
+        out = []
+        for row in rows:
+            pid = products[row[3]]
+            if pid in seen:
+                continue
+            seen.add(pid)
+            out.append(row)
+            if len(out) >= k:
+                break
+        full = len(reqs)
+        satisfied = sum(r[1] == full for r in out)
+        unmet: tuple[str, ...] = ()
+        if satisfied < min(self.cfg.min_satisfied, k):
+            top = out[: self.cfg.min_satisfied]
+            unmet = tuple(
+                key if wanted else "-" + key for i, (key, wanted) in enumerate(reqs) if any(not r[4][i] for r in top)
+            )
+        return [r[2] for r in out], [r[3] for r in out], unmet, satisfied
+
+
+class RequestStep:
+    """The engine part ``modify`` calls: parse the words, over-fetch, re-rank (see module doc).
+
+    Args:
+        evidence: attribute keys per image node.
+        emb: image node embeddings (the index's vectors).
+        products: product id per image node.
+        taxonomy: the EI tree.
+        cfg: re-ranking settings.
+    """
+
+    def __init__(self, evidence: Evidence, emb: np.ndarray, products: list[str], taxonomy: Taxonomy, cfg=None):
+        self.ranker = RequestRanker(evidence, cfg)
+        self.emb = emb
+        self.products = products
+        self.taxonomy = taxonomy
+
+    def request(self, cand: int, text: str) -> Request | None:
+        """The request ``text`` makes of candidate node ``cand`` (None: it names no taxonomy value)."""
+        ev = self.ranker.evidence
+        have = ev.keys(cand)
+        req = parse_request(
+            text, ev.categories[cand], have - {attribute_key(CATEGORY, ev.categories[cand])}, self.taxonomy
+        )
+        return req if (req.want or req.drop or req.new_category) else None
+
+    def answer(self, req: Request, q: np.ndarray, k: int, skip: set[int], knn) -> Ranked:
+        """Top ``k`` for ``req``: ``knn(n)`` gives (scores, nodes) of the n nearest allowed nodes."""
+        cfg = self.ranker.cfg
+        s, n = knn(max(cfg.pool, 10 * k))
+        nodes, sims = np.asarray(n, dtype=np.int64), np.asarray(s, dtype=np.float64)
+        exact = self.ranker.exact(req)
+        if skip:
+            exact = exact[~np.isin(exact, np.fromiter(skip, np.int64, len(skip)))]
+        exact = exact[~np.isin(exact, nodes)]
+        if len(exact):
+            es = self.emb[exact] @ q
+            top = np.argsort(-es, kind="stable")[: cfg.exact_pool]
+            nodes, sims = np.concatenate([nodes, exact[top]]), np.concatenate([sims, es[top]])
+        scores, ids, unmet, satisfied = self.ranker.rank(req, nodes, sims, self.products, k)
+        out = Ranked(zip(scores, ids, strict=True))
+        out.unmet, out.satisfied = unmet, satisfied
+        return out
+
+
+def request_step(engine) -> RequestStep:
+    """The engine's :class:`RequestStep`, built on first use from its graph facts, items and embeddings."""
+    step = getattr(engine, "_request_step", None)
+    if step is None or step.emb is not engine._emb:
+        it = engine.items
+        evidence = Evidence(engine.facts, it.categories, it.captions, engine.taxonomy)
+        step = engine._request_step = RequestStep(evidence, engine._emb, it.product_ids, engine.taxonomy)
+    return step
+
+
+def with_unmet(results: list, ranked: Ranked | None) -> list:
+    """``results`` as a :class:`Ranked` carrying ``ranked``'s unmet values (unchanged when None)."""
+    if ranked is None:
+        return results
+    out = Ranked(results)
+    out.unmet, out.satisfied = ranked.unmet, ranked.satisfied
+    return out
