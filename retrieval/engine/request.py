@@ -64,7 +64,9 @@ def parse_request(text: str, category: str, cand_keys: set[str], taxonomy: Taxon
         if neg is not None:
             if m.key not in drop:
                 drop.append(m.key)
-            want.pop(m.group if taxonomy.is_exclusive(m.group) else m.key, None)
+            slot = m.group if taxonomy.is_exclusive(m.group) else m.key
+            if want.get(slot) == m.key:  # "red ... not red": the later words win; "blue instead of red" keeps blue
+                del want[slot]
             continue
         want[m.group if taxonomy.is_exclusive(m.group) else m.key] = m.key
         if m.key in drop:
