@@ -72,7 +72,7 @@ def markdown(report: dict) -> str:
     if ses:
         turns = len(ses["hits@4"])
         lines += ["", "| turn | " + " | ".join(str(t + 1) for t in range(turns)) + " |", "|---" * (turns + 1) + "|"]
-        for key in ("hits@4", "hits@10"):
+        for key in [k for k in ses if k.startswith("hits@")]:
             lines.append(f"| {key} | " + " | ".join(f"{x:.1f}" for x in ses[key]) + " |")
         lines.append(f"\nmean turns to see the target: {ses['mean_turns']} (n={ses['n']})")
     return "\n".join(lines)
