@@ -39,12 +39,13 @@ TAGGER_SRC := retrieval/interactions/tagger.py retrieval/interactions/tagger_dat
 VOCAB_SRC := retrieval/catalog/vocabulary.py retrieval/cli/dialogue.py retrieval/catalog/taxonomy.py
 RASA_INPUTS := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
 
-.PHONY: help setup setup-parts widget vocab catalog engine tagger rasa-model models build demo shell test lint rasa-validate rasa-test pytest clean
+.PHONY: help setup setup-parts widget vocab catalog engine tagger rasa-model models build demo shell test test-fast lint rasa-validate rasa-test pytest clean
 
 help:
 	@echo "make demo    set up, build the demo catalog and models, start the assistant (Ctrl-C stops it)"
 	@echo "make shell   the same models, but chat in this terminal (rasa shell)"
-	@echo "make test    set up, then ruff + rasa data validate + rasa test (stories) + pytest"
+	@echo "make test    set up, then lint (ruff, import contracts, mypy) + rasa data validate + rasa test (stories) + pytest (all tiers)"
+	@echo "make test-fast  only the unit tier of pytest (no trained model, no server)"
 	@echo "make build   only build: catalog, engine, tagger, Rasa model"
 
 # --- environments ---------------------------------------------------------------------------
@@ -156,8 +157,13 @@ rasa-test: $(RASA_MODEL)
 	$(RASA) test --model $(RASA_MODEL) --stories tests --fail-on-prediction-errors --out results
 
 # The session fixtures train the tiny engine themselves; the stack tests use $(RASA_MODEL).
+# Every tier: unit, engine, stack (pyproject.toml markers; tests/conftest.py gives each test one).
 pytest: setup $(RASA_MODEL)
 	TAILOR_RASA_MODEL=$(RASA_MODEL) $(PY) -m pytest -q
+
+# The unit tier only: no trained model, no server.
+test-fast: $(VENV)/.stamp
+	$(PY) -m pytest -q -m unit
 
 test: setup lint rasa-validate rasa-test pytest
 

@@ -13,6 +13,34 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+# -- test tiers (pyproject.toml markers): every test gets exactly one ------------------------------
+# unit: no trained model, no server (`make test-fast`); engine: the tiny engine / tagger fixtures;
+# stack: real Rasa server, action server, Chromium. A test marked by hand (module `pytestmark` or a
+# decorator) keeps its tier; any other test is tiered by the fixtures it uses.
+TIERS = ("unit", "engine", "stack")
+STACK_FIXTURES = frozenset({"chat_stack", "real_chat_stack"})
+ENGINE_FIXTURES = frozenset({"tiny_model", "tiny_engine", "tiny_tagger"})
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The one tier of a collected test: its own marker, else the heaviest fixture it uses."""
+    marked = {m.name for m in item.iter_markers() if m.name in TIERS}
+    if len(marked) > 1:
+        raise pytest.UsageError(f"{item.nodeid} has tiers {sorted(marked)}: give it exactly one")
+    if marked:
+        return marked.pop()
+    used = set(getattr(item, "fixturenames", ()))
+    return "stack" if used & STACK_FIXTURES else "engine" if used & ENGINE_FIXTURES else "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
 # -- the conversation stack (issue 5): real action server + real Rasa server + web page ----------
 @dataclass(frozen=True)
 class ChatStack:

@@ -351,7 +351,6 @@ def test_missing_model_is_reported_not_crashed(monkeypatch: pytest.MonkeyPatch) 
     assert responses(Chat().turn(ActionSearch(), "dress", "search")) == ["utter_engine_unavailable"]
 
 
-@pytest.mark.slow
 def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same actions on :class:`retrieval.engine.facade.Engine` (a tiny trained model): the contract holds."""
     from retrieval.engine.facade import Engine, EngineConfig

@@ -75,7 +75,7 @@ def test_page_carries_the_rasa_socket_url(site: tuple[str, Path]) -> None:
     assert b'"socketUrl": "http://rasa.test:5005"' in body and b"/static/webchat.js" in body
 
 
-@pytest.mark.integration
+@pytest.mark.stack
 def test_widget_in_headless_chromium(chat_stack: Any) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make setup does it)")

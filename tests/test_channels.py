@@ -124,7 +124,7 @@ def slack_event(text: str, user: str = "U123") -> bytes:
     ).encode()
 
 
-@pytest.mark.integration
+@pytest.mark.stack
 def test_slack_signed_event_gets_block_kit_products(chat_stack: Any) -> None:
     fake = chat_stack.platforms
     start = len(fake.calls)
@@ -159,7 +159,7 @@ def test_slack_signed_event_gets_block_kit_products(chat_stack: Any) -> None:
     assert any(p["text"].startswith("You picked #1") for p in posts)
 
 
-@pytest.mark.integration
+@pytest.mark.stack
 def test_slack_rejects_bad_or_stale_signatures(chat_stack: Any) -> None:
     fake = chat_stack.platforms
     start = len(fake.calls)
@@ -189,7 +189,7 @@ CHAT = {"id": 4242, "type": "private"}
 USER = {"id": 4242, "is_bot": False, "first_name": "Ann"}
 
 
-@pytest.mark.integration
+@pytest.mark.stack
 def test_telegram_media_group_keyboard_and_callback(chat_stack: Any) -> None:
     fake = chat_stack.platforms
     start = len(fake.calls)
@@ -231,7 +231,7 @@ def test_telegram_media_group_keyboard_and_callback(chat_stack: Any) -> None:
     assert any(t.startswith("You picked #2") for t in texts)
 
 
-@pytest.mark.integration
+@pytest.mark.stack
 def test_telegram_rejects_updates_without_the_secret(chat_stack: Any) -> None:
     fake = chat_stack.platforms
     start = len(fake.calls)

@@ -15,7 +15,7 @@ from test_e2e_rest import Shopper, get, images, texts
 
 from retrieval.interactions.log import InteractionLog, LogConfig
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.stack
 
 SENDER = "real-engine-shopper"
 

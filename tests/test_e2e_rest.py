@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.stack
 
 
 def post(url: str, payload: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import socketio
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.stack
 
 
 class WidgetClient:

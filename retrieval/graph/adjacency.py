@@ -29,6 +29,9 @@ class _Relation:
     """One relation's edges, CSR indexes, tail and in-degrees."""
 
     def __init__(self, src: np.ndarray, dst: np.ndarray, n_src: int, n_dst: int) -> None:
+        self._build(src, dst, n_src, n_dst)
+
+    def _build(self, src: np.ndarray, dst: np.ndarray, n_src: int, n_dst: int) -> None:
         self.src, self.dst = src, dst
         self.base = len(src)
         self.by_src = Csr.from_pairs(src, dst, n_src)
@@ -41,7 +44,7 @@ class _Relation:
             self.deg = np.concatenate([self.deg, np.zeros(n_dst - len(self.deg), np.float32)])
         np.add.at(self.deg, dst, 1.0)
         if len(self.src) - self.base > TAIL:  # nodes added since the CSR was built only have tail edges
-            self.__init__(self.src, self.dst, n_src, n_dst)
+            self._build(self.src, self.dst, n_src, n_dst)
 
     def degree(self, ids: np.ndarray) -> np.ndarray:
         """In-degree (float32) of destination nodes ``ids``; 0 for nodes newer than the last edge added."""
@@ -129,9 +132,11 @@ class Adjacency:
             return
         n_src, n_dst = g.num_nodes(etype[0]), g.num_nodes(etype[2])
         if rel is None or n_edges < len(rel.src):
-            self._rels[etype] = _Relation(*g.edges(etype), n_src, n_dst)
+            src, dst = g.edges(etype)
+            self._rels[etype] = _Relation(src, dst, n_src, n_dst)
         elif n_edges > len(rel.src):
-            rel.append(*g.edges(etype, len(rel.src), n_edges), n_src, n_dst)
+            src, dst = g.edges(etype, len(rel.src), n_edges)
+            rel.append(src, dst, n_src, n_dst)
 
     def live(self) -> list[schema.CanonicalEtype]:
         """The indexed relations that have edges (as of the last :meth:`sync`)."""

@@ -270,14 +270,14 @@ def build_graph(
     todo = list(concept_index)
     while todo:
         concept = todo.pop(0)
-        parent = concept_parent(concept, taxonomy)
-        if parent is None:
+        up = concept_parent(concept, taxonomy)
+        if up is None:
             continue
-        if parent not in concept_index:
-            concept_index[parent] = len(concept_index)
-            todo.append(parent)
+        if up not in concept_index:
+            concept_index[up] = len(concept_index)
+            todo.append(up)
         concept_is_a[0].append(concept_index[concept])
-        concept_is_a[1].append(concept_index[parent])
+        concept_is_a[1].append(concept_index[up])
     ids.concepts = list(concept_index)
     for etype in schema.BASE_RELATIONS + schema.RESERVED_RELATIONS:
         src, dst = edges[etype]

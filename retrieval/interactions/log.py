@@ -16,6 +16,7 @@ Concurrency: one writer process (with any number of threads) and any number of r
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -133,7 +134,8 @@ class InteractionLog:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT always sets it
+        return cur.lastrowid
 
     def append(self, kind: str, user: str, payload: dict[str, Any], scope: str = GLOBAL) -> int:
         """Record an interaction and return its id once it is committed to disk.
@@ -268,7 +270,7 @@ class InteractionLog:
             out.append(r)
         return out
 
-    def pending(self) -> list[Interaction]:
+    def pending(self) -> builtins.list[Interaction]:  # builtins: this class has a list() method
         """Untrusted metadata statements awaiting a staff member's acceptance."""
         return self.list(kind="metadata", scope=PENDING, include_undone=False)
 
@@ -292,7 +294,7 @@ class InteractionLog:
         return self._dump(rows, out)
 
     @staticmethod
-    def _dump(rows: list[Interaction], fh: IO[str]) -> int:
+    def _dump(rows: builtins.list[Interaction], fh: IO[str]) -> int:
         for r in rows:
             fh.write(json.dumps(r.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
         return len(rows)

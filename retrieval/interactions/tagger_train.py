@@ -111,9 +111,9 @@ def char_dictionary(sentences: list[Sentence]) -> Dictionary:
 
 def build_tagger(cfg: TaggerConfig, corpus: Corpus) -> SequenceTagger:
     """An untrained SequenceTagger for ``corpus`` as configured."""
-    embs: list[Any] = [
-        BatchedCharacterEmbeddings(char_dictionary(list(corpus.train)), cfg.char_embedding_dim, cfg.char_hidden_size)
-    ]
+    sentences = list(corpus.train)  # type: ignore[call-overload]  # a torch Dataset iterates by __getitem__
+    chars = BatchedCharacterEmbeddings(char_dictionary(sentences), cfg.char_embedding_dim, cfg.char_hidden_size)
+    embs: list[Any] = [chars]
     if cfg.word_embedding_dim > 0:
         embs.append(
             OneHotEmbeddings.from_corpus(corpus, min_freq=cfg.word_min_freq, embedding_length=cfg.word_embedding_dim)

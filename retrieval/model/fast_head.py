@@ -10,6 +10,7 @@ or None for a layout it does not know (batch norm, another head): the caller kee
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from torch import nn
@@ -19,18 +20,26 @@ from retrieval.model.rgcn import ComposeAEHead, TirgHead
 Fn = Callable[[np.ndarray], np.ndarray]
 
 
+def _affine(x: np.ndarray, *, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return x @ w + b
+
+
+def _layer_norm(x: np.ndarray, *, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    return (x - x.mean()) / np.sqrt(x.var() + eps) * g + b
+
+
 def _mlp(seq: nn.Sequential) -> Fn | None:
     """``x [d] -> y`` for a :func:`retrieval.model.rgcn.mlp` (LayerNorm?, Linear, ReLU, Dropout?, Linear)."""
     steps: list[Fn] = []
     for mod in seq:
         if isinstance(mod, nn.Linear):
             w, b = mod.weight.detach().numpy().T.copy(), mod.bias.detach().numpy().copy()
-            steps.append(lambda x, w=w, b=b: x @ w + b)
+            steps.append(partial(_affine, w=w, b=b))
         elif isinstance(mod, nn.ReLU):
             steps.append(lambda x: np.maximum(x, 0.0))
         elif isinstance(mod, nn.LayerNorm):
             g, b, eps = mod.weight.detach().numpy().copy(), mod.bias.detach().numpy().copy(), mod.eps
-            steps.append(lambda x, g=g, b=b, eps=eps: (x - x.mean()) / np.sqrt(x.var() + eps) * g + b)
+            steps.append(partial(_layer_norm, g=g, b=b, eps=eps))
         elif not isinstance(mod, nn.Dropout):
             return None
 

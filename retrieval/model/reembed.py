@@ -16,6 +16,7 @@ the node is reached. ``tol`` 0 gives the full forward's result (up to float roun
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,8 +38,9 @@ def forward_with_pre(rgcn: RGCN, g, feats: dict[str, Tensor]) -> tuple[States, S
     """
     mg = rgcn.message_graph(g)
     h = rgcn.input_states(feats)
-    states, pres = [h], [{}]
-    for lay in rgcn.layers:
+    states: list[dict[str, Any]] = [h]
+    pres: list[dict[str, Any]] = [{}]
+    for lay in rgcn.layer_list:
         msgs = lay.conv(mg, h)
         pre = {nt: lay.loop(x) + msgs[nt] if nt in msgs else lay.loop(x) for nt, x in h.items()}
         h = {nt: lay.finish(pre[nt], x) for nt, x in h.items()}
@@ -57,14 +59,14 @@ class RelationWeights:
     def __init__(self, rgcn: RGCN) -> None:
         with torch.no_grad():
             self.rel = [
-                {e: lay.basis(i).detach().numpy().copy() for e, i in lay.rel_index.items()} for lay in rgcn.layers
+                {e: lay.basis(i).detach().numpy().copy() for e, i in lay.rel_index.items()} for lay in rgcn.layer_list
             ]
             self.loop = [
                 (lay.loop.weight.detach().numpy().T.copy(), lay.loop.bias.detach().numpy().copy())
-                for lay in rgcn.layers
+                for lay in rgcn.layer_list
             ]
-            self.act = [bool(lay.activation) for lay in rgcn.layers]
-            self.residual = [bool(lay.residual) for lay in rgcn.layers]
+            self.act = [bool(lay.activation) for lay in rgcn.layer_list]
+            self.residual = [bool(lay.residual) for lay in rgcn.layer_list]
         self._stacks: dict[tuple, np.ndarray] = {}
 
     def stack(self, layer: int, etypes: tuple[schema.CanonicalEtype, ...]) -> np.ndarray:
@@ -114,7 +116,7 @@ def reembed(
         Per node type the nodes whose stored state changed at some layer (touched ones included), and
         the image nodes whose FINAL state changed (to re-normalise and re-index).
     """
-    adj = adjacency if adjacency is not None else Adjacency(g, list(rgcn.layers[0].rel_index))
+    adj = adjacency if adjacency is not None else Adjacency(g, list(rgcn.layer_list[0].rel_index))
     adj.sync()
     etypes = [e for e in adj.live() if e in weights.rel[0]]
     out_rels = {nt: tuple(e for e in etypes if e[0] == nt) for nt in g.ntypes}
@@ -127,7 +129,7 @@ def reembed(
             states[0][nt][old:now] = rgcn.project(nt, g.features(nt, old, now))
             struct[nt].update(range(old, now))
     S = [{nt: t.numpy() for nt, t in layer.items()} for layer in states]  # noqa: N806 - the paper's S, P
-    P = [{}] + [{nt: t.numpy() for nt, t in layer.items()} for layer in pres[1:]]  # noqa: N806
+    P: list[dict[str, np.ndarray]] = [{}] + [{nt: t.numpy() for nt, t in layer.items()} for layer in pres[1:]]  # noqa: N806
     changed = {nt: set(v) for nt, v in struct.items()}
     full = {nt: np.array(sorted(v), dtype=np.int64) for nt, v in struct.items()}
     full_in = {nt: _InEdges(adj, etypes, nt, ids) for nt, ids in full.items() if len(ids)}  # same at every layer
@@ -188,7 +190,10 @@ class _InEdges:
 
     def __init__(self, adj: Adjacency, etypes, nt: str, ids: np.ndarray) -> None:
         self.n = len(ids)
-        rels, keys, inv_deg, by_src = [], [], [], {}
+        rels: list[schema.CanonicalEtype] = []
+        keys: list[np.ndarray] = []
+        inv_deg: list[np.ndarray] = []
+        by_src: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for etype in etypes:
             if etype[2] != nt:
                 continue

@@ -18,6 +18,7 @@ residual, Vo et al. 2019); the baselines use them on raw features.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import dgl
 import dgl.function as fn
@@ -93,7 +94,7 @@ class RGCNLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.residual = residual and in_dim == out_dim
-        self.etypes = [tuple(e) for e in etypes]
+        self.etypes: list[CanonicalEtype] = [(e[0], e[1], e[2]) for e in etypes]
         self.rel_index = {e: i for i, e in enumerate(self.etypes)}
         self.basis = BasisWeights(len(self.etypes), in_dim, out_dim, num_bases=num_bases)
         mods = {e: RelationConv(i, self.basis) for i, e in enumerate(self.etypes)}
@@ -149,7 +150,7 @@ class RGCN(nn.Module):
     ) -> None:
         super().__init__()
         self.jk_gate = nn.Parameter(torch.ones(hidden)) if jk else None
-        self.etypes = [tuple(e) for e in etypes]
+        self.etypes: list[CanonicalEtype] = [(e[0], e[1], e[2]) for e in etypes]
         self.hidden = hidden
         self.proj = nn.ModuleDict({nt: nn.Linear(d, hidden) for nt, d in in_dims.items()})
         for nt, d in in_dims.items():  # feature standardisation, set from the training graph
@@ -174,6 +175,11 @@ class RGCN(nn.Module):
         """Number of message-passing layers."""
         return len(self.layers)
 
+    @property
+    def layer_list(self) -> list[RGCNLayer]:
+        """The message-passing layers, typed (``nn.ModuleList`` items are plain ``nn.Module`` to mypy)."""
+        return cast("list[RGCNLayer]", list(self.layers))
+
     @torch.no_grad()
     def set_feature_stats(self, feats: dict[str, Tensor]) -> None:
         """Standardise each node type's features with their mean / std (kept in the state dict)."""
@@ -197,7 +203,7 @@ class RGCN(nn.Module):
         Cached per graph, node counts and edge counts, so edits (new nodes / edges) rebuild it; an edit
         that removes edges calls :meth:`forget_message_graph` (the counts may not change).
         """
-        etypes = [e for e in g.canonical_etypes if e in self.layers[0].rel_index]
+        etypes = [e for e in g.canonical_etypes if e in self.layer_list[0].rel_index]
         counts = (tuple(g.num_nodes(nt) for nt in g.ntypes), tuple(int(g.num_edges(e)) for e in etypes))
         cached = self.__dict__.get("_mg_cache")
         if cached is not None and cached[0] is g and cached[1] == counts:
@@ -256,7 +262,7 @@ class RGCN(nn.Module):
         Returns:
             ``[n, hidden]`` the nodes' states at the layer's output, as :meth:`forward` computes them.
         """
-        lay = self.layers[layer]
+        lay = self.layer_list[layer]
         pre = lay.loop(self_state)
         for etype, a in agg.items():
             if etype in lay.rel_index:

@@ -19,10 +19,12 @@ import logging
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from retrieval.catalog.records import Catalog
 from retrieval.catalog.taxonomy import Taxonomy
@@ -35,7 +37,7 @@ from retrieval.graph.build import InfoGraph, MentionFinder
 from retrieval.model.attributes import AttributePredictor
 from retrieval.model.fast_head import numpy_head
 from retrieval.model.reembed import forward_with_pre, relation_weights
-from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, make_head
+from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead, make_head
 from retrieval.training.config import TrainConfig, load_train_config
 from retrieval.training.loop import (
     CAPTION_VARIANT_DIR,
@@ -159,7 +161,7 @@ class TrainedModel:
         cfg: TrainConfig,
         info: InfoGraph,
         rgcn: RGCN,
-        head: ComposeAEHead,
+        head: ComposeAEHead | TirgHead,
         norm: ScaledNorm,
         *,
         reembed_tol: float = 0.0,
@@ -270,7 +272,7 @@ class TrainedModel:
     @torch.no_grad()
     def _prepare_fast_path(self) -> None:
         """Weights of the sink fast path and of :meth:`reembed` (once per refresh), then the state views."""
-        proj = self.rgcn.proj[schema.CAPTION]
+        proj = cast(nn.Linear, self.rgcn.proj[schema.CAPTION])
         mean = getattr(self.rgcn, f"mean_{schema.CAPTION}").numpy()
         std = getattr(self.rgcn, f"std_{schema.CAPTION}").numpy()
         weight = proj.weight.detach().numpy()
@@ -278,10 +280,10 @@ class TrainedModel:
         self._proj = (w.astype(np.float32), proj.bias.detach().numpy() - (mean / std) @ weight.T)
         self._layers = []
         self._rel_weights = relation_weights(self.rgcn)
-        self._adjacency = Adjacency(self.buffer, list(self.rgcn.layers[0].rel_index))
+        self._adjacency = Adjacency(self.buffer, list(self.rgcn.layer_list[0].rel_index))
         self._np_head = numpy_head(self.head)
         self._jk = None if self.rgcn.jk_gate is None else self.rgcn.jk_gate.detach().numpy().copy()
-        for lay in self.rgcn.layers:
+        for lay in self.rgcn.layer_list:
             w = {
                 e: lay.basis(lay.rel_index[e]).detach().numpy()
                 for e in (schema.IMAGE_REV_MODIFIES, schema.ATTRIBUTE_REV_MENTIONS)

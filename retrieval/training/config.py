@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from retrieval.errors import ConfigError
 from retrieval.features import FeatureConfig
@@ -172,4 +173,5 @@ def load_train_config(path: str | Path) -> TrainConfig:
 
     cfg = load_config(TrainConfig, path)  # validates the file and its keys
     data = json.loads(Path(path).read_text())
-    return dataclasses.replace(cfg, **{k: v for k, v in LEGACY_DEFAULTS.items() if k not in data})
+    legacy: dict[str, Any] = {k: v for k, v in LEGACY_DEFAULTS.items() if k not in data}
+    return dataclasses.replace(cfg, **legacy)

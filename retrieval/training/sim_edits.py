@@ -76,7 +76,11 @@ def metadata_edges(
 
 
 def liked_sets(
-    emb: np.ndarray, targets: Sequence[int], candidates: Sequence[int], pool: np.ndarray, n: int
+    emb: np.ndarray,
+    targets: Sequence[int] | np.ndarray,
+    candidates: Sequence[int] | np.ndarray,
+    pool: np.ndarray,
+    n: int,
 ) -> list[list[int]]:
     """For each (target, candidate), the ``n`` pool images nearest the target (FAISS, inner product).
 
@@ -97,7 +101,7 @@ def liked_sets(
     return out
 
 
-def like_edges(liked: Sequence[Sequence[int]], candidates: Sequence[int], first_caption: int) -> Edges:
+def like_edges(liked: Sequence[Sequence[int]], candidates: Sequence[int] | np.ndarray, first_caption: int) -> Edges:
     """Edges of "I like that" interactions; interaction ``i`` gets the caption node ``first_caption + i``.
 
     ``liked_with`` links every unordered pair of liked images once (the reverse relation carries the other
