@@ -24,6 +24,7 @@ def model_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_evaluate_json_schema_table_and_plot(model_dir, tmp_path):
     out_json, png = tmp_path / "eval.json", tmp_path / "recall.png"
     report = evaluate(model_dir, out_json, plot=png, baseline_cfg=BaselineConfig(epochs=3), progress=False)
@@ -40,6 +41,7 @@ def test_evaluate_json_schema_table_and_plot(model_dir, tmp_path):
     assert table.count("\n") == len(METHODS) + 1 and "| graph-predicted |" in table
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_fashioniq_protocol_per_category(model_dir):
     out = evaluate_by_category(model_dir, methods=("image-only", "graph-predicted"))
     assert set(out) == {"image-only", "graph-predicted"}

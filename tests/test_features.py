@@ -163,6 +163,7 @@ def test_colour_histograms_see_the_garment_colour(tmp_path, images):
     assert hists[0].argmax() != hists[2].argmax()  # red square vs green patch on white
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_onnx_query_encoder_gives_the_torch_vector_and_is_exported_once(tmp_path, text_encoder, caplog):
     from retrieval.features.onnx_text import EXPORT_FILE, MODEL_FILE, OnnxQueryEncoder, query_encoder
 
@@ -211,6 +212,7 @@ def test_image_runtime_torch_and_a_failed_export_keep_torch_values(tmp_path, cfg
         FeatureConfig(runtime="tensorrt")
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_onnx_query_encoder_takes_the_spare_core_only_when_idle(tmp_path, text_encoder, monkeypatch):
     import os
 

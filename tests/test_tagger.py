@@ -126,6 +126,7 @@ def test_spans_normalise_to_taxonomy_values_or_new_attributes(label: str, surfac
     assert Normaliser(TAXONOMY)(label, surface) == expected
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_tiny_tagger_extracts_and_normalises(tagger: MetadataTagger) -> None:
     cases = {
         "it is black": "color:black",
@@ -143,12 +144,14 @@ def test_tiny_tagger_extracts_and_normalises(tagger: MetadataTagger) -> None:
     assert tagger.extract_many(["it is black", ""])[1] == []
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_tiny_tagger_scores_on_real_captions(tagger: MetadataTagger) -> None:
     scores = tagger.evaluate(load_labelled(FIXTURE))
     assert scores["sentences"] >= 100 and 0.3 < scores["f1"] <= 1.0
     assert scores["per_label"]["COLOR"]["support"] > 50
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_long_text_and_missing_model_get_clear_errors(tagger: MetadataTagger, tmp_path: Path) -> None:
     with pytest.raises(InteractionError, match="too long") as info:
         tagger.extract("linen " * 1700)
@@ -157,6 +160,7 @@ def test_long_text_and_missing_model_get_clear_errors(tagger: MetadataTagger, tm
         MetadataTagger.load(tmp_path / "nowhere")
 
 
+@pytest.mark.engine  # trains or exports a model
 def test_cli_trains_on_another_taxonomy_and_evaluates(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import yaml
 

@@ -19,6 +19,8 @@ from retrieval.training.artifacts import load_model
 from retrieval.training.config import TrainConfig
 from retrieval.training.run import train
 
+pytestmark = pytest.mark.engine  # every test here trains a model
+
 PIXELS = "test-pixels-8x8"
 
 
