@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # -- test tiers (pyproject.toml markers): every test gets exactly one ------------------------------
-# unit: no trained model, no server (`make test-fast`); engine: the tiny engine / tagger fixtures;
+# unit: no trained model, no server (`make test-fast`); engine: trains, exports or loads a model;
 # stack: real Rasa server, action server, Chromium. A test marked by hand (module `pytestmark` or a
 # decorator) keeps its tier; any other test is tiered by the fixtures it uses.
 TIERS = ("unit", "engine", "stack")
