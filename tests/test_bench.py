@@ -60,8 +60,8 @@ def test_scaled_engine_keeps_real_nodes_and_explains_copies(tiny_engine):
     n0 = len(tiny_engine.items.image_ids)
     big = scaled_engine(tiny_engine, 3 * n0 + 1, seed=1, noise=0.05)
     assert len(big.items.image_ids) == len(big.index) == 3 * n0 + 1
-    np.testing.assert_array_equal(big._emb[:n0], tiny_engine._emb)
-    np.testing.assert_allclose(np.linalg.norm(big._emb, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(big.embeddings[:n0], tiny_engine.embeddings)
+    np.testing.assert_allclose(np.linalg.norm(big.embeddings, axis=1), 1.0, atol=1e-5)
     copy = 2 * n0 + 5
     assert big.items.image_ids[copy].startswith(tiny_engine.items.image_ids[5] + "#syn")
     assert big.facts.attributes_of(copy) == tiny_engine.facts.attributes_of(5)
@@ -73,9 +73,9 @@ def test_scaled_engine_keeps_real_nodes_and_explains_copies(tiny_engine):
 
 
 def test_numpy_baseline_equals_exact_faiss(tiny_engine):
-    idx = NumpyIndex(tiny_engine._emb)
+    idx = NumpyIndex(tiny_engine.embeddings)
     rng = np.random.default_rng(0)
-    q = rng.normal(size=(3, tiny_engine._emb.shape[1])).astype(np.float32)
+    q = rng.normal(size=(3, tiny_engine.embeddings.shape[1])).astype(np.float32)
     s1, i1 = idx.search(q, 7, exclude={1, 2})
     s2, i2 = tiny_engine.index.search(q, 7, exclude={1, 2})
     np.testing.assert_array_equal(i1, i2)

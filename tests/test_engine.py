@@ -15,6 +15,7 @@ from retrieval.cli.main import main
 from retrieval.engine.facade import Engine, EngineConfig
 from retrieval.errors import InteractionError, InvalidQueryError, TailorError, UnknownItemError
 from retrieval.graph import schema
+from retrieval.index.state import GraphState
 
 
 def _query(engine: Engine, i: int = 0):
@@ -55,17 +56,14 @@ def test_one_photo_per_product_and_the_candidates_product_is_excluded(tiny_engin
     q = next(
         q
         for q in (_query(tiny_engine, i) for i in range(60))
-        if len(tiny_engine._product_nodes[tiny_engine.model.catalog.image(q.source).product_id]) > 1
+        if len(tiny_engine.graph.product_nodes(tiny_engine.model.catalog.image(q.source).product_id)) > 1
     )
     pid = tiny_engine.model.catalog.image(q.source).product_id
     results = tiny_engine.modify(q.source, q.text, k=20)
     assert len({r.product_id for r in results}) == 20 and pid not in {r.product_id for r in results}
     assert len({r.product_id for r in tiny_engine.search("dress", k=20)}) == 20
     photos = Engine(
-        tiny_engine.model,
-        tiny_engine.items,
-        tiny_engine.facts,
-        tiny_engine.index,
+        GraphState(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index),
         dataclasses.replace(tiny_engine.cfg, one_photo_per_product=False),
     )
     every = photos.modify(q.source, q.text, k=len(tiny_engine.items.image_ids))
@@ -125,7 +123,7 @@ def test_search_filters_exclude_and_user_hidden(tiny_engine):
     shown = tuple(r.image_id for r in results[:2])
     again = tiny_engine.search("dress", k=20, filters={group: [value]}, exclude=shown)
     assert not set(shown) & {r.image_id for r in again}
-    state = tiny_engine._user("hider")
+    state = tiny_engine.interactions.user_state("hider", create=True)
     try:
         state.hidden.add(tiny_engine.node(results[0].image_id))
         assert results[0].image_id not in {
@@ -143,10 +141,7 @@ def test_large_tiers_ranked_through_the_index_give_the_exact_answer(tiny_engine)
     import dataclasses
 
     via_index = Engine(
-        tiny_engine.model,
-        tiny_engine.items,
-        tiny_engine.facts,
-        tiny_engine.index,
+        GraphState(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index),
         dataclasses.replace(tiny_engine.cfg, tier_index_min=0),
     )
     for text in ("dress", "black", "long sleeves", "red dress"):
@@ -237,16 +232,16 @@ def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):
     attr = next(
         i for i, a in enumerate(facts.attr_keys) if a.startswith("material:") and i not in facts.attributes_of(node)
     )
-    before = engine._emb[node].copy()
+    before = engine.embeddings[node].copy()
     etype = schema.IMAGE_HAS_USER_ATTRIBUTE
-    changed = engine._apply_edit(edges={etype: [(node, attr)]})
+    changed = engine.apply_edit(edges={etype: [(node, attr)]})
     g = engine.model.graph
     assert bool(g.has_edges_between(node, attr, etype=etype)) and bool(
         g.has_edges_between(attr, node, etype=schema.reverse(etype))
     )
     assert node in changed[schema.IMAGE]
-    assert not np.allclose(before, engine._emb[node])
-    np.testing.assert_allclose(engine.index.vector(node), engine._emb[node], atol=1e-6)
+    assert not np.allclose(before, engine.embeddings[node])
+    np.testing.assert_allclose(engine.index.vector(node), engine.embeddings[node], atol=1e-6)
     assert facts.attributes_of(node)[attr] == schema.HAS_USER_ATTRIBUTE
     exp = engine.describe(engine.items.image_ids[node]).explanation
     assert facts.attr_keys[attr] in exp.shared
@@ -254,7 +249,7 @@ def test_apply_edit_changes_graph_index_and_explanations_together(tiny_model):
     assert node in set(facts.images_with(attr).tolist())
     # a new attribute node hangs on its group concept
     feat = np.zeros(g.nodes[schema.ATTRIBUTE].data["feat"].shape[1], np.float32)
-    engine._apply_edit(
+    engine.apply_edit(
         nodes={schema.ATTRIBUTE: [("material:tweed", feat)]}, edges={etype: [(node, len(facts.attr_keys))]}
     )
     new = facts.attr_keys.index("material:tweed")
@@ -314,7 +309,7 @@ def test_text_features_are_cached_by_normalised_text(tiny_engine):
     tiny_engine.clear_text_cache()
     a = tiny_engine.text_feature("Make it  BLACK please")
     b = tiny_engine.text_feature("make it black please")
-    assert a is b and len(tiny_engine._text_cache) == 1
+    assert a is b and tiny_engine.text.cached == 1
     np.testing.assert_allclose(
         a, get_text_encoder(tiny_engine.model.cfg.features).encode(["Make it BLACK please"])[0], atol=1e-6
     )
@@ -333,10 +328,7 @@ def test_keyboard_noise_is_refused_but_typos_next_to_words_are_answered(tiny_eng
     import dataclasses
 
     lenient = Engine(
-        tiny_engine.model,
-        tiny_engine.items,
-        tiny_engine.facts,
-        tiny_engine.index,
+        GraphState(tiny_engine.model, tiny_engine.items, tiny_engine.facts, tiny_engine.index),
         dataclasses.replace(tiny_engine.cfg, require_known_word=False),
     )
     assert len(lenient.search("asdkjh qwe", k=3)) == 3

@@ -29,7 +29,7 @@ def load(model: Path, tmp_path: Path, **cfg) -> Engine:
 
 
 def keys(engine: Engine, node: int, user: str | None = None) -> set[str]:
-    facts = engine._facts_for(user)
+    facts = engine.interactions.facts_for(user)
     return {facts.attr_keys[a] for a in facts.attributes_of(node)}
 
 
@@ -51,7 +51,7 @@ def snapshot(engine: Engine) -> tuple:
         {e: g.num_edges(e) for e in g.canonical_etypes},
         len(engine.index),
         len(engine.interaction_log),
-        engine._emb.copy(),
+        engine.embeddings.copy(),
         set(engine.users),
     )
 
@@ -175,13 +175,13 @@ def test_incremental_reembedding_equals_a_full_forward_pass(tiny_model, tmp_path
         if k.startswith("color:") and k != "color:black"
     )
     engine.add_metadata(ids[red], f"it is black, not {old.partition(':')[2]}", STAFF)  # an edge removed, one added
-    engine._reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
+    engine.interactions.reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
     engine.add_metadata(ids[3], "it has a halter neckline", STAFF)  # a new attribute node
     q = next(q for q in engine.model.catalog.queries if q.split == "test")
     engine.like(q.source, q.text, [ids[7], ids[9]], "ann")  # new caption node and like edges
     engine.like(None, "summer dress", [ids[11]], "bob")
     incremental = [{nt: s.clone() for nt, s in layer.items()} for layer in engine.model.states]
-    emb = engine._emb.copy()
+    emb = engine.embeddings.copy()
     engine.model.refresh()
     for inc, full in zip(incremental, engine.model.states, strict=True):
         for nt in full:
@@ -206,7 +206,7 @@ def test_a_new_attribute_becomes_a_node_everyone_can_search(tiny_model, tmp_path
     x = image_with(engine, ("category:dress",))
     xid = engine.items.image_ids[x]
     n_attr = engine.model.graph.num_nodes(schema.ATTRIBUTE)
-    engine._reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
+    engine.interactions.reader = _StubReader([Found("neckline:halter", False, "halter", "tagger")])
     receipt = engine.add_metadata(xid, "it has a halter neckline", STAFF)
     assert receipt.new_attributes == ("neckline:halter",)
     g, node = engine.model.graph, n_attr
@@ -277,7 +277,7 @@ def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
     restarted = Engine.load(
         tiny_model, cfg=engine.cfg, log=InteractionLog(LogConfig(engine.cfg.log_url, trusted_senders=(STAFF,)))
     )
-    assert restarted._applied == {f"{r.id}@{r.scope}" for r in engine.interaction_log.list(include_undone=False)}
+    assert restarted.interactions.applied == {f"{r.id}@{r.scope}" for r in engine.interaction_log.list(include_undone=False)}
     live = load(tiny_model, tmp_path / "none")  # no interactions at all
     assert ranking(live.modify(q.source, q.text, k=20)) != ranking(engine.modify(q.source, q.text, k=20))
     for user in (None, "ann", "eve", "bob"):
@@ -323,7 +323,7 @@ def test_undoing_a_staff_statement_answers_as_a_fresh_load(tiny_model, tmp_path)
     xid = engine.items.image_ids[x]
     engine.dislike(engine.items.image_ids[11], "ann")  # a row that stays
     before, described = answers(engine, q), engine.describe(xid).explanation
-    lock, journal, kind = engine._lock, engine.interaction_log, engine.index.kind
+    lock, journal, kind = engine.lock, engine.interaction_log, engine.index.kind
     stated = engine.add_metadata(xid, "that one is linen", STAFF)
     hit = {r.image_id: r for r in engine.search("linen dress", k=40)}[xid].explanation
     assert hit.stated == (("material:linen", STAFF),) and "linen (stated by staff)" in hit.text
@@ -342,7 +342,7 @@ def test_undoing_a_staff_statement_answers_as_a_fresh_load(tiny_model, tmp_path)
     assert answers(engine, q) == before
     fresh = restart(tiny_model, engine)
     assert answers(engine, q) == answers(fresh, q) and snapshot(engine)[:4] == snapshot(fresh)[:4]
-    assert engine._lock is lock and engine.interaction_log is journal and engine.index.kind == kind
+    assert engine.lock is lock and engine.interaction_log is journal and engine.index.kind == kind
     assert engine.last_interaction.kind == "undo" and engine.last_interaction.reembedded == len(engine.items.image_ids)
     engine.add_metadata(xid, "it is linen", STAFF)  # the rebuilt engine keeps learning, and a restart keeps it
     again = restart(tiny_model, engine)
@@ -382,7 +382,7 @@ def test_a_graph_rebuild_reloads_outside_the_lock_and_catches_up_with_rows_logge
     monkeypatch.setattr(Engine, "load", classmethod(real_load))
     assert "material:linen" not in keys(engine, x)  # the undo took effect ...
     assert ids[7] not in {r.image_id for r in engine.modify(q.source, q.text, k=50, user="ann")}  # ... kept the rows
-    assert liked.interaction_id in {int(k.partition("@")[0]) for k in engine._applied}  # logged meanwhile
+    assert liked.interaction_id in {int(k.partition("@")[0]) for k in engine.interactions.applied}  # logged meanwhile
     fresh = restart(tiny_model, engine)
     assert answers(engine, q) == answers(fresh, q) and snapshot(engine)[:4] == snapshot(fresh)[:4]
 
@@ -423,7 +423,7 @@ def test_undoing_a_like_in_the_shared_graph(tiny_model, tmp_path):
     receipt = engine.like(q.source, q.text, [first[12], first[25]], "ann")
     assert snapshot(engine)[:3] != graph and answers(engine, q, (None, "ann")) != before
     engine.undo(receipt.interaction_id, "ann")
-    assert snapshot(engine)[:3] == graph and len(engine._likes) == 0
+    assert snapshot(engine)[:3] == graph and len(engine.interactions.state.likes) == 0
     assert answers(engine, q, (None, "ann")) == before == answers(restart(tiny_model, engine), q, (None, "ann"))
 
 
@@ -536,4 +536,4 @@ def test_an_acknowledged_interaction_survives_sigkill(tiny_model, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     restarted = Engine.load(tiny_model, cfg=EngineConfig(log_url=url, trusted=(STAFF,)))
-    assert f"{acked}@global" in restarted._applied and "material:linen" in keys(restarted, x)
+    assert f"{acked}@global" in restarted.interactions.applied and "material:linen" in keys(restarted, x)

@@ -91,7 +91,7 @@ def test_incremental_reembed_stays_local_and_close_to_exact(tiny_model):
         "nodes": {schema.CAPTION: [("make it red", engine.text_feature("make it red"))]},
         "edges": like_edges([liked], [5], tm.graph.num_nodes(schema.CAPTION)),
     }
-    changed = engine._apply_edit(**edit)
+    changed = engine.apply_edit(**edit)
     assert 0 < len(changed[schema.IMAGE]) < len(tm.ids.images) // 2
     kept = tm.image_embeddings().copy()
     np.testing.assert_allclose(engine.index.vector(0), kept[0], atol=1e-6)

@@ -33,201 +33,96 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from retrieval.api import Explanation, Result
+from retrieval.api import Explanation, InteractionReceipt, Result
 from retrieval.config import load_config
-from retrieval.engine.query_text import QueryTextMixin
-from retrieval.engine.ranking import RankingMixin, unwanted_keys
-from retrieval.engine.request import request_step, with_unmet
-from retrieval.errors import ConfigError, DatasetError, InvalidQueryError, UnknownItemError
+from retrieval.engine.config import ENGINE_CONFIG_FILE, EngineConfig
+from retrieval.engine.query_text import QueryText
+from retrieval.engine.ranking import Ranker, unwanted_keys
+from retrieval.engine.request import Evidence, RequestStep, with_unmet
+from retrieval.errors import InvalidQueryError
 from retrieval.features.base import blas_controller, one_thread
-from retrieval.features.onnx_runtime import RUNTIMES as TEXT_RUNTIMES
 from retrieval.graph.explain import Explainer, GraphFacts
-from retrieval.index.vectors import IndexConfig, VectorIndex
+from retrieval.index.state import GraphState, Items
+from retrieval.index.vectors import IndexConfig
+from retrieval.interactions.apply import InteractionState
 from retrieval.interactions.log import InteractionLog
 from retrieval.interactions.overlay import UserState
-from retrieval.interactions.service import LIKE_SCOPES, InteractionsMixin
+from retrieval.interactions.service import InteractionService, InteractionTiming
+from retrieval.interactions.statements import StatementReader
 
 logger = logging.getLogger(__name__)
 
-ENGINE_CONFIG_FILE = "engine_config.json"
+
+def load_graph(
+    model_dir: str | Path,
+    index_cfg: IndexConfig,
+    *,
+    reembed_tol: float | None = None,
+    index_dir: str | Path | None = None,
+) -> GraphState:
+    """A :class:`GraphState` of the trained model in ``model_dir`` (a saved index from ``index_dir`` if it fits)."""
+    from retrieval.training.artifacts import load_model
+
+    model = load_model(Path(model_dir))
+    if reembed_tol is not None:
+        model.reembed_tol = float(reembed_tol)
+    return GraphState.from_model(model, index_cfg, index_dir=index_dir)
 
 
-@dataclass(frozen=True)
-class EngineConfig:
-    """How the engine answers (``MODEL/engine_config.json`` when present).
+class Engine:
+    """Graph retrieval behind :class:`retrieval.api.EngineAPI`, composed of parts that own their state.
 
-    Attributes:
-        index: the FAISS index (``kind`` "flat" exact, or "hnsw" for large catalogs).
-        hnsw_above: catalogs with more images use HNSW even when ``index.kind`` is "flat" (an exact
-            scan of 200,000 vectors costs tens of ms on this 2-core box); 0 disables the switch.
-        max_k: most results one query may ask for.
-        max_text_chars: longest query text.
-        text_cache_size: query texts whose features are kept (LRU).
-        soft_attributes: attributes picked by text-feature similarity when the words name none.
-        prototype_images: most images averaged into a search tier's centroid.
-        category_weight: weight of a mentioned category against one of another attribute in search tiers
-            ("red dresses": a dress of another colour before a red skirt).
-        dislike_penalty: how much a user's disliked images lower similar results (issue 4).
-        like_scope: "global" (the paper's form: like edges in the shared graph) or "user" (a USER node;
-            only that shopper's results change).
-        like_boost: most a like lifts its liked images for a later query with similar words and candidate.
-        like_text_min: least text-feature similarity of a query's words to a liked query's words.
-        like_candidate_min: least embedding similarity of a query's candidate to a liked query's (unless equal).
-        user_like_boost: how much a per-user like lifts that shopper's results similar to the liked images.
-        user_fact_boost: lift (or drop) in a shopper's modify results of images their pending metadata
-            says have (or no longer have) an asked-for attribute.
-        reembed_tol: relative tolerance of the incremental re-embedding after an edit (None: the model's
-            default; 0: exactly a full forward pass).
-        tagger_dir: Flair metadata tagger folder (None: ``MODEL/tagger`` or ``MODEL/../tagger`` if present,
-            else the taxonomy's phrases alone).
-        tagger_min_score: least tagger confidence of a span the taxonomy does not confirm.
-        log_url: the interaction log (None: ``sqlite:///MODEL/interactions.db``, created on first interaction).
-        trusted: senders (staff) whose metadata applies to everyone at once; others' is pending.
-        overfetch: results fetched per requested one when per-user adjustments re-rank them.
-        tier_index_min: search tiers larger than this are ranked through the index first.
-        one_photo_per_product: show a product once (its best photo); excluding or picking a photo
-            excludes its product's other photos too.
-        explain: attach explanations to results.
-        require_known_word: refuse (InvalidQueryError) words with no known word at all ("asdkjh qwe",
-            :mod:`retrieval.catalog.wording`) instead of answering noise with arbitrary products.
-        text_runtime: "onnx" (the query words through an ONNX export of the text encoder, the same vector
-            ~3x faster; exported once into ``MODEL/query_encoder``) or "torch".
-    """
-
-    index: IndexConfig = field(default_factory=IndexConfig)
-    hnsw_above: int = 50_000
-    max_k: int = 1000
-    max_text_chars: int = 1000
-    text_cache_size: int = 4096
-    soft_attributes: int = 3
-    prototype_images: int = 512
-    category_weight: float = 1.5
-    dislike_penalty: float = 0.3
-    like_scope: str = "global"
-    like_boost: float = 0.25
-    like_text_min: float = 0.75
-    like_candidate_min: float = 0.9
-    user_like_boost: float = 0.1
-    user_fact_boost: float = 0.2
-    reembed_tol: float | None = None
-    tagger_dir: str | None = None
-    tagger_min_score: float = 0.4
-    log_url: str | None = None
-    trusted: tuple[str, ...] = ()
-    overfetch: int = 3
-    tier_index_min: int = 5000
-    one_photo_per_product: bool = True
-    explain: bool = True
-    text_runtime: str = "onnx"
-    require_known_word: bool = True
-
-    def __post_init__(self) -> None:
-        if self.like_scope not in LIKE_SCOPES:
-            raise ConfigError(
-                f"EngineConfig.like_scope {self.like_scope!r} is unknown.", fix=f"use one of {', '.join(LIKE_SCOPES)}"
-            )
-        if self.text_runtime not in TEXT_RUNTIMES:
-            raise ConfigError(
-                f"EngineConfig.text_runtime {self.text_runtime!r} is unknown.",
-                fix=f"use one of {', '.join(TEXT_RUNTIMES)}",
-            )
-        if isinstance(self.trusted, str):
-            raise ConfigError("EngineConfig.trusted must be a list of sender ids.", fix='write ["staff-anna"]')
-        object.__setattr__(self, "trusted", tuple(self.trusted))
-
-    def index_for(self, n_images: int) -> IndexConfig:
-        """The index configuration for a catalog of ``n_images`` (HNSW above ``hnsw_above``)."""
-        if self.index.kind == "flat" and self.hnsw_above and n_images > self.hnsw_above:
-            return dataclasses.replace(self.index, kind="hnsw")
-        return self.index
-
-
-@dataclass
-class Items:
-    """Catalog fields of each image node (position = image node id)."""
-
-    image_ids: list[str]
-    product_ids: list[str]
-    captions: list[str]
-    categories: list[str]
-    paths: list[str]
-
-    @classmethod
-    def from_catalog(cls, catalog, image_ids: list[str]) -> Items:
-        """Fields of ``image_ids`` (graph order) looked up in ``catalog``."""
-        missing = [i for i in image_ids if i not in catalog]
-        if missing:
-            raise DatasetError(
-                f"{len(missing)} image ids of the model are not in the catalog (e.g. {missing[:3]}).",
-                path=str(catalog.root),
-                fix="re-train the model on the current catalog",
-            )
-        recs = [catalog.image(i) for i in image_ids]
-        return cls(
-            list(image_ids),
-            [r.product_id for r in recs],
-            [r.caption for r in recs],
-            [r.category for r in recs],
-            [r.path for r in recs],
-        )
-
-
-class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
-    """Graph retrieval behind :class:`retrieval.api.EngineAPI`.
+    * :class:`~retrieval.index.state.GraphState` (graph, facts, embeddings, index, items), replaced whole
+      by a global undo / accept, so it is always read through :attr:`graph`;
+    * :class:`~retrieval.engine.ranking.Ranker` (how results are ranked);
+    * :class:`~retrieval.engine.query_text.QueryText` (query text features, lexicon);
+    * :class:`~retrieval.interactions.service.InteractionService` (log, applying rows, undo, overlays).
 
     Args:
-        model: a :class:`retrieval.training.artifacts.TrainedModel` (query embedding; its graph and states).
-        items: catalog fields per image node.
-        facts: graph adjacency for explanations and text search.
-        index: vector index over image node embeddings (ids = image node ids).
+        graph: the graph state to answer from.
         cfg: answering settings.
-        embeddings: image node embeddings aligned with ``index`` (default: the model's).
+        text: the query-text part (default: a new one for the graph's model; share one to share its cache).
         log: the interaction log (default: ``cfg.log_url``; see :mod:`retrieval.interactions.service`).
+        load_graph: a fresh graph state for a graph rebuild (default: the model reloaded from its directory).
     """
 
     def __init__(
         self,
-        model,
-        items: Items,
-        facts: GraphFacts,
-        index,
+        graph: GraphState,
         cfg: EngineConfig | None = None,
         *,
-        embeddings: np.ndarray | None = None,
+        text: QueryText | None = None,
         log: InteractionLog | None = None,
+        load_graph: Callable[[], GraphState] | None = None,
     ) -> None:
-        self.model = model
-        self.items = items
-        self.facts = facts
-        self.index = index
         self.cfg = cfg or EngineConfig()
-        self.explainer = Explainer(facts)
-        self.taxonomy = model.taxonomy
-        self.users: dict[str, UserState] = {}
-        self._lock = threading.RLock()
-        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._query_encoder = None
-        self._lexicon = None
-        self._node_of = {name: i for i, name in enumerate(items.image_ids)}
-        self._emb = np.asarray(model.image_embeddings() if embeddings is None else embeddings, dtype=np.float32)
-        self._attr_feats: np.ndarray | None = None
-        self._init_products()
-        self._blas = blas_controller()
-        self._uncased = model.cfg.features.text_encoder.lower() in (
-            "all-minilm-l6-v2",
-            "sentence-transformers/all-minilm-l6-v2",
-        )
         if self.cfg.reembed_tol is not None:
-            model.reembed_tol = float(self.cfg.reembed_tol)
-        self._init_interactions(log)
+            graph.model.reembed_tol = float(self.cfg.reembed_tol)
+        self.text = text or QueryText(graph.model, runtime=self.cfg.text_runtime, cache_size=self.cfg.text_cache_size)
+        self.ranker = Ranker(self.cfg, self.text.text_feature)
+        self._lock = threading.RLock()
+        self._blas = blas_controller()
+        self._step: RequestStep | None = None
+        self.interactions = InteractionService(
+            InteractionState(graph, self.text.text_feature),
+            self.cfg,
+            text_feature=self.text.text_feature,
+            load_graph=load_graph or self._reload_graph,
+            log=log,
+            lock=self._lock,
+        )
+
+    def _reload_graph(self) -> GraphState:
+        g = self.graph
+        return load_graph(
+            g.model.model_dir, dataclasses.replace(self.cfg.index, kind=g.index.kind), reembed_tol=self.cfg.reembed_tol
+        )
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -261,22 +156,12 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
             cfg = load_config(EngineConfig, path) if path.is_file() else EngineConfig()
         if index_kind is not None:
             cfg = dataclasses.replace(cfg, index=dataclasses.replace(cfg.index, kind=index_kind))
-        items = Items.from_catalog(model.catalog, model.ids.images)
-        facts = GraphFacts.from_graph(model.graph, model.ids, model.taxonomy)
-        emb = model.image_embeddings()
-        index = None
-        if index_dir is not None and Path(index_dir).is_dir():
-            index = VectorIndex.load(index_dir)
-            if len(index) != len(emb) or index.dim != emb.shape[1]:
-                logger.warning(
-                    "saved index %s does not match the model (%d vectors); rebuilding", index_dir, len(index)
-                )
-                index = None
-        if index is None:
-            index = VectorIndex(emb.shape[1], cfg.index if index_kind else cfg.index_for(len(emb)))
-            index.add(np.arange(len(emb), dtype=np.int64), emb)
-        logger.info("engine: %d images, %s index, %d attribute nodes", len(emb), index.kind, len(facts.attr_keys))
-        engine = cls(model, items, facts, index, cfg, log=log)
+        index_cfg = cfg.index if index_kind else cfg.index_for(len(model.ids.images))
+        graph = GraphState.from_model(model, index_cfg, index_dir=index_dir)
+        logger.info(
+            "engine: %d images, %s index, %d attribute nodes", len(graph), graph.index.kind, len(graph.facts.attr_keys)
+        )
+        engine = cls(graph, cfg, log=log)
         if replay:
             engine.replay()
         return engine
@@ -284,18 +169,136 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
     def save_index(self, directory: str | Path) -> Path:
         """Write the vector index (``Engine.load(..., index_dir=directory)`` reads it back)."""
         with self._lock:
-            return self.index.save(directory)
+            return self.graph.save_index(directory)
+
+    # -- the parts' state ------------------------------------------------------------------
+    @property
+    def graph(self) -> GraphState:
+        """The current graph state (a global undo or accept replaces it)."""
+        return self.interactions.graph
+
+    @property
+    def model(self) -> Any:
+        """The trained model (:class:`retrieval.training.artifacts.TrainedModel`) of the current graph."""
+        return self.graph.model
+
+    @property
+    def items(self) -> Items:
+        """Catalog fields per image node."""
+        return self.graph.items
+
+    @property
+    def facts(self) -> GraphFacts:
+        """The shared graph facts."""
+        return self.graph.facts
+
+    @property
+    def index(self) -> Any:
+        """The vector index over the image embeddings."""
+        return self.graph.index
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """Image node embeddings (row = image node id), as indexed."""
+        return self.graph.embeddings
+
+    @property
+    def taxonomy(self) -> Any:
+        """The model's taxonomy."""
+        return self.graph.taxonomy
+
+    @property
+    def explainer(self) -> Explainer:
+        """The explainer over the shared graph facts."""
+        return self.graph.explainer
+
+    @property
+    def users(self) -> dict[str, UserState]:
+        """Per-shopper state (dislikes, per-user likes, pending statements) by user id."""
+        return self.interactions.state.users
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock queries and interactions take turns under (kept across graph rebuilds)."""
+        return self._lock
+
+    @property
+    def interaction_log(self) -> InteractionLog:
+        """The log interactions are written to (opened, and created, on first use)."""
+        return self.interactions.interaction_log
+
+    @property
+    def reader(self) -> StatementReader:
+        """The metadata statement reader."""
+        return self.interactions.reader
+
+    @property
+    def last_interaction(self) -> InteractionTiming | None:
+        """How long the last interaction's steps took."""
+        return self.interactions.last_interaction
+
+    @property
+    def lexicon(self) -> Any:
+        """Known words of queries."""
+        return self.text.lexicon
+
+    def text_feature(self, text: str) -> np.ndarray:
+        """Text feature of the words (LRU-cached)."""
+        return self.text.text_feature(text)
+
+    def clear_text_cache(self) -> None:
+        """Forget cached text features (benchmarks time cold queries with it)."""
+        self.text.clear_cache()
+
+    # -- interactions ----------------------------------------------------------------------
+    def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
+        """ "that shirt is linen" (:meth:`InteractionService.add_metadata`)."""
+        return self.interactions.add_metadata(image_id, statement, user)
+
+    def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
+        """ "I like that" (:meth:`InteractionService.like`)."""
+        return self.interactions.like(candidate_id, text, liked_ids, user)
+
+    def dislike(self, image_id: str, user: str) -> InteractionReceipt:
+        """ "not this one" (:meth:`InteractionService.dislike`)."""
+        return self.interactions.dislike(image_id, user)
+
+    def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
+        """ "undo that" (:meth:`InteractionService.undo`)."""
+        return self.interactions.undo(interaction_id, user)
+
+    def accept(self, interaction_id: int, staff_user: str) -> InteractionReceipt:
+        """A trusted sender accepts a pending statement (:meth:`InteractionService.accept`)."""
+        return self.interactions.accept(interaction_id, staff_user)
+
+    def replay(self) -> int:
+        """Apply the log's rows not applied yet; returns rows applied."""
+        return self.interactions.replay()
+
+    def sync(self) -> int:
+        """Apply rows other processes appended since; returns rows applied."""
+        return self.interactions.sync()
+
+    def full_reembed(self) -> float:
+        """Full forward pass, every image vector re-indexed; returns milliseconds."""
+        return self.interactions.full_reembed()
+
+    def apply_edit(
+        self,
+        *,
+        nodes: dict[str, list[tuple[str, np.ndarray]]] | None = None,
+        edges: dict[Any, list[tuple[int, int]]] | None = None,
+        remove: dict[Any, list[tuple[int, int]]] | None = None,
+        reembed: bool = True,
+    ) -> dict[str, list[int]]:
+        """A graph edit with its index update, not logged (:meth:`GraphState.apply_edit`; simulations, tests)."""
+        with self._lock:
+            return self.graph.apply_edit(nodes=nodes, edges=edges, remove=remove, reembed=reembed)
 
     # -- validation ----------------------------------------------------------------------
     def node(self, image_id: str) -> int:
         """Image node id of ``image_id`` (UnknownItemError if the catalog has no such photo)."""
-        node = self._node_of.get(image_id) if isinstance(image_id, str) else None
-        if node is None:
-            raise UnknownItemError(
-                f"No product photo has id {image_id!r}.",
-                fix="use an image_id from a previous result (or `tailor catalog check` the catalog)",
-            )
-        return node
+        return self.graph.node(image_id)
 
     def _check_text(self, text: Any) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -308,7 +311,7 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
                 f"The query text has {len(text)} characters; the limit is {self.cfg.max_text_chars}.",
                 fix="shorten it to a sentence or two",
             )
-        if self.cfg.require_known_word and not self.lexicon.known(text):
+        if self.cfg.require_known_word and not self.text.lexicon.known(text):
             raise InvalidQueryError(
                 f"I don't recognise any word in {text.strip()[:60]!r}.",
                 fix='describe the product in words, e.g. "a red summer dress" or "make it black"',
@@ -327,46 +330,64 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
             )
         return int(k)
 
-    def _skip(self, exclude: Iterable[str], user: str | None, candidate: int | None = None) -> set[int]:
+    def _skip(self, g: GraphState, exclude: Iterable[str], user: str | None, candidate: int | None = None) -> set[int]:
         """Nodes never returned: excluded ids, the user's hidden ones, the candidate (and their products' photos)."""
         if isinstance(exclude, str):
             exclude = (exclude,)
-        skip = {self._node_of[i] for i in exclude if i in self._node_of}
-        state = self.users.get(user) if user else None
+        skip = g.nodes_of(exclude)
+        state = self.interactions.user_state(user)
         if state:
             skip |= state.hidden
         if candidate is not None:
             skip.add(candidate)
-        return self._with_products(skip)
+        return self.ranker.with_products(g, skip)
 
     def asked(self, text: str, mentioned: list[int]) -> list[int]:
         """The mentioned attribute nodes the words ask for (not those they drop: "instead of red")."""
         drop = unwanted_keys(text, self.taxonomy)
-        return [a for a in mentioned if self.facts.attr_keys[a] not in drop] if drop else mentioned
+        keys = self.facts.attr_keys
+        return [a for a in mentioned if keys[a] not in drop] if drop else mentioned
 
     def mentions(self, text: str, user: str | None = None) -> list[int]:
         """Attribute nodes the words mention (the rule the graph was built with, plus attributes that
         interactions added: everyone's, and ``user``'s pending ones)."""
-        found = self.model.mentions(text)
-        extra = self._new_mentions(text, user)
+        found: list[int] = self.model.mentions(text)
+        extra = self.interactions.new_mentions(text, user)
         return found + [a for a in extra if a not in found] if extra else found
 
     def query_vector(self, candidate: int, text: str, mentioned: list[int]) -> np.ndarray:
         """Normalised query vector: the words as a sink caption node, composed with the candidate."""
-        cap = self.model.embed_new_caption(self.text_feature(text), candidate, mentioned)
-        return self.model.compose(candidate, cap)
+        model = self.model
+        cap = model.embed_new_caption(self.text.text_feature(text), candidate, mentioned)
+        vector: np.ndarray = model.compose(candidate, cap)
+        return vector
+
+    def filter_nodes(self, filters: dict[str, Any], *, user: str | None = None) -> np.ndarray:
+        """Image nodes passing ``filters`` (group -> value or list of values; AND over groups, OR within)."""
+        return self.ranker.filter_nodes(self.graph, filters, self.interactions.facts_for(user))
+
+    def _request_step(self, g: GraphState) -> RequestStep:
+        """The EI-tree step (:mod:`retrieval.engine.request`), remade when the embeddings change."""
+        step = self._step
+        if step is None or step.emb is not g.embeddings:
+            it = g.items
+            evidence = Evidence(g.facts, it.categories, it.captions, g.taxonomy)
+            step = self._step = RequestStep(evidence, g.embeddings, it.product_ids, g.taxonomy)
+        return step
 
     # -- results -------------------------------------------------------------------------
     def _results(
-        self, nodes, scores, candidate: int | None, mentioned: list[int], explainer: Explainer | None = None
+        self,
+        g: GraphState,
+        nodes: Iterable[int],
+        scores: Iterable[float],
+        candidate: int | None,
+        mentioned: list[int],
+        explainer: Explainer,
     ) -> list[Result]:
-        it = self.items
+        it = g.items
         nodes = [int(n) for n in nodes]
-        exps = (
-            (explainer or self.explainer).explain_many(candidate, mentioned, nodes)
-            if self.cfg.explain
-            else [Explanation()] * len(nodes)
-        )
+        exps = explainer.explain_many(candidate, mentioned, nodes) if self.cfg.explain else [Explanation()] * len(nodes)
         return [
             Result(it.image_ids[n], it.product_ids[n], float(s), it.captions[n], it.categories[n], it.paths[n], e)
             for n, s, e in zip(nodes, scores, exps, strict=True)
@@ -378,23 +399,26 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
     ) -> list[Result]:
         """Products like ``candidate_id`` with the modification ``text``, best first (candidate excluded)."""
         with self._lock, one_thread(self._blas):
-            cand = self.node(candidate_id)
+            g, inter = self.graph, self.interactions
+            cand = g.node(candidate_id)
             text, k = self._check_text(text), self._check_k(k)
             mentioned = self.mentions(text, user)
             q = self.query_vector(cand, text, mentioned)
             asked = self.asked(text, mentioned)
-            boost = self._boosts(cand, text, asked, user)
-            skip = self._skip(exclude, user, cand)
-            step = request_step(self)  # the EI tree honoured: retrieval/engine/request.py
+            boost = inter.boosts(cand, text, asked, user)
+            skip = self._skip(g, exclude, user, cand)
+            state = inter.user_state(user)
+            step = self._request_step(g)  # the EI tree honoured: retrieval/engine/request.py
             req = step.request(cand, text)
             ranked = None
             if req is None:
-                scores, ids = self._knn(q, k, skip, user, boost=boost)
+                scores, ids = self.ranker.knn(g, q, k, skip, state, boost=boost)
             else:
-                ranked = step.answer(req, q, k, skip, lambda n: self._knn(q, n, skip, user, boost=boost))
+                ranked = step.answer(req, q, k, skip, lambda n: self.ranker.knn(g, q, n, skip, state, boost=boost))
                 scores, ids = [s for s, _ in ranked], [n for _, n in ranked]
-            explainer = self._explainer_for(user)
-            return with_unmet(self._results(ids, scores, cand, asked, explainer), ranked)
+            results = self._results(g, ids, scores, cand, asked, inter.explainer_for(user))
+            out: list[Result] = with_unmet(results, ranked)
+            return out
 
     def search(
         self,
@@ -416,15 +440,23 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
             exclude: image ids not to return (e.g. already shown).
         """
         with self._lock, one_thread(self._blas):
+            g, inter = self.graph, self.interactions
             text, k = self._check_text(text), self._check_k(k)
             allowed = self.filter_nodes(filters, user=user) if filters else None
             asked = self.asked(text, self.mentions(text, user))
-            boost = self._boosts(None, text, asked, user)
-            scores, ids = self._text_search(
-                text, asked, k, self._skip(exclude, user), allowed, user, boost, self._facts_for(user)
+            boost = inter.boosts(None, text, asked, user)
+            scores, ids = self.ranker.text_search(
+                g,
+                text,
+                asked,
+                k,
+                self._skip(g, exclude, user),
+                allowed,
+                inter.user_state(user),
+                boost,
+                inter.facts_for(user),
             )
-            explainer = self._explainer_for(user)
-            return self._results(ids, scores, None, asked, explainer)
+            return self._results(g, ids, scores, None, asked, inter.explainer_for(user))
 
     def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
         """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search), as
@@ -433,7 +465,10 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
             cand = self.node(candidate_id) if candidate_id is not None else None
             node = self.node(result_id)
             text = self._check_text(text)
-            return self._explainer_for(user).explain(cand, self.asked(text, self.mentions(text, user)), node)
+            explanation: Explanation = self.interactions.explainer_for(user).explain(
+                cand, self.asked(text, self.mentions(text, user)), node
+            )
+            return explanation
 
     def describe(self, image_id: str, *, user: str | None = None) -> Result:
         """The product behind ``image_id``: its attributes as ``explanation.shared``, EI-tree concepts, edges
@@ -448,5 +483,5 @@ class Engine(InteractionsMixin, RankingMixin, QueryTextMixin):
                 it.captions[node],
                 it.categories[node],
                 it.paths[node],
-                self._explainer_for(user).describe(node),
+                self.interactions.explainer_for(user).describe(node),
             )

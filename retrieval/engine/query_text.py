@@ -1,17 +1,17 @@
-"""The shopper's words as the engine sees them: a mixin of :class:`retrieval.engine.facade.Engine`.
+"""The shopper's words as the engine sees them: :class:`QueryText` owns the online text encoder, the
+LRU cache of query-text features and the lexicon of known words.
 
-* :meth:`QueryTextMixin.text_feature`: the words' text feature through the online encoder
+* :meth:`QueryText.text_feature`: the words' text feature through the online encoder
   (:mod:`retrieval.features.onnx_text`: ONNX Runtime, torch fallback), LRU-cached;
-* :attr:`QueryTextMixin.lexicon`: the known words (:mod:`retrieval.catalog.wording`) that tell a query from
+* :attr:`QueryText.lexicon`: the known words (:mod:`retrieval.catalog.wording`) that tell a query from
   keyboard noise.
-
-Needs the Engine's ``model``, ``cfg``, ``taxonomy``, ``_text_cache``, ``_query_encoder``, ``_lexicon``
-and ``_uncased``.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,10 +19,28 @@ from retrieval.catalog.wording import Lexicon
 from retrieval.errors import ConfigError
 
 QUERY_ENCODER_DIR = "query_encoder"
+UNCASED_ENCODERS = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 
 
-class QueryTextMixin:
-    """Text features and known words of queries."""
+class QueryText:
+    """Text features and known words of queries.
+
+    Args:
+        model: the trained model (its feature config, taxonomy and directory).
+        runtime: "onnx" or "torch" (:data:`retrieval.features.onnx_runtime.RUNTIMES`).
+        cache_size: query texts whose features are kept (LRU).
+    """
+
+    def __init__(self, model: Any, *, runtime: str = "onnx", cache_size: int = 4096) -> None:
+        self._features_cfg = model.cfg.features
+        self._taxonomy = model.taxonomy
+        self._model_dir = Path(model.model_dir)
+        self._runtime = runtime
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._encoder: Any = None
+        self._lexicon: Lexicon | None = None
+        self._uncased = self._features_cfg.text_encoder.lower() in UNCASED_ENCODERS
 
     @property
     def lexicon(self) -> Lexicon:
@@ -31,10 +49,10 @@ class QueryTextMixin:
             from retrieval.features.text import text_model_path
 
             try:
-                path = text_model_path(self.model.cfg.features.text_encoder)
+                path = text_model_path(self._features_cfg.text_encoder)
             except ConfigError:
                 path = None
-            self._lexicon = Lexicon.for_model(path, self.taxonomy)
+            self._lexicon = Lexicon.for_model(path, self._taxonomy)
         return self._lexicon
 
     def text_feature(self, text: str) -> np.ndarray:
@@ -43,35 +61,38 @@ class QueryTextMixin:
         text = " ".join(text.split())
         if self._uncased:
             text = text.lower()
-        feat = self._text_cache.get(text)
+        feat = self._cache.get(text)
         if feat is None:
             from retrieval.features.base import torch_threads
 
             with torch_threads(1):
                 feat = self.query_encoder.encode_one(text)
-            self._text_cache[text] = feat
-            if len(self._text_cache) > self.cfg.text_cache_size:
-                self._text_cache.popitem(last=False)
+            self._cache[text] = feat
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         else:
-            self._text_cache.move_to_end(text)
+            self._cache.move_to_end(text)
         return feat
 
     @property
-    def query_encoder(self):
+    def query_encoder(self) -> Any:
         """The online text encoder (:mod:`retrieval.features.onnx_text`), made on first use."""
-        if self._query_encoder is None:
+        if self._encoder is None:
             from retrieval.features import get_text_encoder
             from retrieval.features.base import torch_threads
             from retrieval.features.onnx_text import query_encoder
 
             with torch_threads(1):
-                self._query_encoder = query_encoder(
-                    get_text_encoder(self.model.cfg.features),
-                    Path(self.model.model_dir) / QUERY_ENCODER_DIR,
-                    self.cfg.text_runtime,
+                self._encoder = query_encoder(
+                    get_text_encoder(self._features_cfg), self._model_dir / QUERY_ENCODER_DIR, self._runtime
                 )
-        return self._query_encoder
+        return self._encoder
 
-    def clear_text_cache(self) -> None:
+    @property
+    def cached(self) -> int:
+        """Query texts whose features are cached."""
+        return len(self._cache)
+
+    def clear_cache(self) -> None:
         """Forget cached text features (benchmarks time cold queries with it)."""
-        self._text_cache.clear()
+        self._cache.clear()

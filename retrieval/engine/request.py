@@ -271,16 +271,6 @@ class RequestStep:
         return out
 
 
-def request_step(engine) -> RequestStep:
-    """The engine's :class:`RequestStep`, built on first use from its graph facts, items and embeddings."""
-    step = getattr(engine, "_request_step", None)
-    if step is None or step.emb is not engine._emb:
-        it = engine.items
-        evidence = Evidence(engine.facts, it.categories, it.captions, engine.taxonomy)
-        step = engine._request_step = RequestStep(evidence, engine._emb, it.product_ids, engine.taxonomy)
-    return step
-
-
 def with_unmet(results: list, ranked: Ranked | None) -> list:
     """``results`` as a :class:`Ranked` carrying ``ranked``'s unmet values (unchanged when None)."""
     if ranked is None:

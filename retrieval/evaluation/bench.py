@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retrieval.engine.facade import Engine, Items
+from retrieval.engine.facade import Engine
+from retrieval.index.state import GraphState, Items
 from retrieval.errors import ConfigError
 from retrieval.evaluation.bench_interactions import measure_interactions, measure_undo
 from retrieval.evaluation.plots import new_figure, save_figure
@@ -135,7 +136,7 @@ def scaled_engine(
         )
     src = np.arange(n) % n0
     rng = np.random.default_rng(seed)
-    emb = engine._emb[src].copy()
+    emb = engine.embeddings[src].copy()
     emb[n0:] += rng.normal(0.0, noise, size=(n - n0, emb.shape[1])).astype(np.float32)
     emb[n0:] /= np.linalg.norm(emb[n0:], axis=1, keepdims=True)
     f = engine.facts
@@ -166,7 +167,7 @@ def scaled_engine(
         names, products, [it.captions[s] for s in src], [it.categories[s] for s in src], [it.paths[s] for s in src]
     )
     index = build_index(emb, index_cfg or engine.cfg.index)
-    return Engine(engine.model, items, facts, index, engine.cfg, embeddings=emb)
+    return Engine(GraphState(engine.model, items, facts, index, embeddings=emb), engine.cfg)
 
 
 def build_index(emb: np.ndarray, cfg: IndexConfig) -> VectorIndex:
@@ -177,15 +178,16 @@ def build_index(emb: np.ndarray, cfg: IndexConfig) -> VectorIndex:
 
 
 def with_index(engine: Engine, index) -> Engine:
-    """The same engine answering from another index."""
-    return Engine(engine.model, engine.items, engine.facts, index, engine.cfg, embeddings=engine._emb)
+    """The same engine answering from another index (sharing its query-text cache)."""
+    graph = GraphState(engine.model, engine.items, engine.facts, index, embeddings=engine.embeddings)
+    return Engine(graph, engine.cfg, text=engine.text)
 
 
 # -- measurements ----------------------------------------------------------------------------
 def sample_queries(engine: Engine, n: int, seed: int) -> tuple[list[tuple[str, str]], list[str]]:
     """``n`` (candidate id, modification text) pairs from the catalog's queries and ``n`` first-turn texts."""
     cat = engine.model.catalog
-    qs = [q for q in cat.queries if q.source in engine._node_of and q.text.strip()]
+    qs = [q for q in cat.queries if engine.graph.has_image(q.source) and q.text.strip()]
     qs = [q for q in qs if q.split == "test"] or qs
     if not qs:
         raise ConfigError("The model's catalog has no modification queries to time.", fix="bench a demo-catalog model")
@@ -221,8 +223,7 @@ def measure(
     )
     out.update(percentiles(time_calls(cold_search, n, cfg.warmup, "search"), "search"))
     if numpy_baseline:
-        np_engine = with_index(engine, NumpyIndex(engine._emb))
-        np_engine._text_cache = engine._text_cache
+        np_engine = with_index(engine, NumpyIndex(engine.embeddings))
         out.update(
             percentiles(time_calls(lambda i: np_engine.modify(*mods[i], k=k), n, cfg.warmup, "numpy"), "numpy_modify")
         )
@@ -240,9 +241,8 @@ def compare_indexes(engine: Engine, mods: list[tuple[str, str]], cfg: BenchConfi
             eng, build_s = engine, None
         else:
             t0 = time.perf_counter()
-            eng = with_index(engine, build_index(engine._emb, icfg))
+            eng = with_index(engine, build_index(engine.embeddings, icfg))
             build_s = round(time.perf_counter() - t0, 2)
-        eng._text_cache = engine._text_cache
         engines[kind] = eng
         blocks[kind] = {
             "build_s": build_s,

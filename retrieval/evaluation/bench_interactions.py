@@ -1,7 +1,7 @@
 """Interaction latency for ``tailor bench`` (issue 4): one interaction incorporated vs a full re-embed.
 
 On a FRESH copy of the demo-size engine (the bench's own engine is not edited, so its other figures
-are unaffected), single interactions are timed through :meth:`Engine._apply_edit`: graph edit, k-hop
+are unaffected), single interactions are timed through :meth:`Engine.apply_edit`: graph edit, k-hop
 re-embedding of the cached states (:mod:`retrieval.model.reembed`, the engine's tolerance) and index update,
 no training. They alternate between the two kinds of paper 2.2 on real test queries:
 
@@ -36,7 +36,7 @@ FULL_REPEATS = 5
 
 
 def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
-    """``n`` edits (kwargs of ``_apply_edit``), built lazily so new caption ids are the next free ones."""
+    """``n`` edits (kwargs of ``Engine.apply_edit``), built lazily so new caption ids are the next free ones."""
     tm = engine.model
     cat = tm.catalog
     node = tm.ids.index(schema.IMAGE)
@@ -51,7 +51,7 @@ def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
         if i % 2 == 0 and qs:
             q = qs[int(rng.integers(len(qs)))]
             cand, target = node[q.source], node[q.target]
-            _, near = engine.index.search(engine._emb[target][None], LIKED + 2, exclude={cand})
+            _, near = engine.index.search(engine.embeddings[target][None], LIKED + 2, exclude={cand})
             liked = list(dict.fromkeys([target, *(int(x) for x in near[0] if x >= 0)]))[:LIKED]
             feat = engine.text_feature(q.text)
 
@@ -87,7 +87,7 @@ def measure_interactions(engine, cfg) -> dict:
     for i, edit in enumerate(tqdm(edits, desc="interactions", unit="edit", leave=False, disable=len(edits) < 50)):
         kwargs = edit()
         t0 = time.perf_counter()
-        fresh._apply_edit(**kwargs)
+        fresh.apply_edit(**kwargs)
         if i >= cfg.warmup:
             ms.append((time.perf_counter() - t0) * 1000.0)
     out = percentiles(ms, "interaction")

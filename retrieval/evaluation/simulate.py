@@ -1,7 +1,7 @@
 """``tailor simulate``: the paper's interaction experiments (3.2, Tables 3 and 4), with no training.
 
 Every row starts from a freshly loaded engine; simulated interactions are graph edits applied through
-:meth:`retrieval.engine.facade.Engine._apply_edit` (graph, k-hop re-embedding, index), then the row is
+:meth:`retrieval.engine.facade.Engine.apply_edit` (graph, k-hop re-embedding, index), then the row is
 evaluated as ``tailor evaluate`` does: the test queries rank the test-split images, candidate
 excluded, a hit is the target's product (``match``), recall in percent. The model must have learned
 the interaction relations beforehand (A.3: ``TrainConfig.interaction_warmup``); nothing is trained here.
@@ -226,7 +226,7 @@ def more_metadata(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool 
     for name, keys, images in plans:
         engine = fresh()
         pairs = metadata_edges(truth, keys, images, engine.model.ids.index(schema.ATTRIBUTE))
-        engine._apply_edit(edges={schema.IMAGE_HAS_USER_ATTRIBUTE: pairs})
+        engine.apply_edit(edges={schema.IMAGE_HAS_USER_ATTRIBUTE: pairs})
         rows[name] = row_recalls(engine, ev, cfg)
         details[name] = {"edges": len(pairs), "images": len(images), "attributes": list(keys)}
         bar.update()
@@ -238,7 +238,7 @@ def more_metadata(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool 
     first = engine.model.graph.num_nodes(schema.ATTRIBUTE)
     feats = engine.model.encode_texts([attribute_name(k) for k in new]) if new else []
     pairs = metadata_edges(caps, keys, range(n), {**index, **{k: first + i for i, k in enumerate(new)}})
-    engine._apply_edit(
+    engine.apply_edit(
         nodes={schema.ATTRIBUTE: list(zip(new, feats, strict=True))}, edges={schema.IMAGE_HAS_USER_ATTRIBUTE: pairs}
     )
     rows["AA5"] = row_recalls(engine, ev, cfg, PhraseMatcher(keys))
@@ -272,12 +272,12 @@ def i_like_that(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool = 
     bar = tqdm(total=3, desc="i-like-that", unit="step", disable=not progress)
     rows = {"BB1": row_recalls(engine, ev, cfg)}
     held_before = row_recalls(engine, ev.subset(rest), cfg) if len(rest) and cfg.like_split == TEST else None
-    liked = liked_sets(engine._emb, inter.q.targets.tolist(), inter.q.candidates.tolist(), like_ev.pool, cfg.liked)
+    liked = liked_sets(engine.embeddings, inter.q.targets.tolist(), inter.q.candidates.tolist(), like_ev.pool, cfg.liked)
     conn_before, _ = connection_accuracy(top_k(graph_scorer(tm), inter, cfg.connection_k), liked)
     bar.update()
     edges = like_edges(liked, inter.q.candidates.tolist(), tm.graph.num_nodes(schema.CAPTION))
     before = {e: int(tm.graph.num_edges(e)) for e in schema.LIKE_RELATIONS}
-    engine._apply_edit(nodes={schema.CAPTION: list(zip(inter.q.texts, inter.q.text, strict=True))}, edges=edges)
+    engine.apply_edit(nodes={schema.CAPTION: list(zip(inter.q.texts, inter.q.text, strict=True))}, edges=edges)
     added = sum(int(tm.graph.num_edges(e)) - before[e] for e in schema.LIKE_RELATIONS)
     bar.update()
     conn, conn_n = connection_accuracy(top_k(graph_scorer(tm), inter, cfg.connection_k), liked)

@@ -1,15 +1,19 @@
-"""Applying logged interactions to the graph, index and users: a mixin under :mod:`retrieval.interactions.service`.
+"""Applying logged interactions: :class:`InteractionState` owns what the log's rows left behind.
 
-Applying reads nothing but a log row's payload and the current graph, so replaying the log on load
-(:meth:`ApplyRowsMixin.replay`: structure first, then ONE full re-embed) rebuilds the same graph,
-states and rankings as the live engine had; :meth:`ApplyRowsMixin.sync` picks up rows other processes
-appended. See :mod:`retrieval.interactions.service` for what each kind of row changes.
+One InteractionState holds a :class:`~retrieval.index.state.GraphState` (edited only through its
+``apply_edit``) and the per-shopper overlays (:class:`~retrieval.interactions.overlay.UserState`), the
+shared like memory, the phrases of new attribute nodes and the keys of the rows applied. Applying reads
+nothing but a log row's payload and the current graph, so replaying the log on load
+(:meth:`InteractionState.replay`: structure first, then ONE full re-embed) rebuilds the same graph,
+states and rankings as the live engine had; :meth:`InteractionState.sync` picks up rows other processes
+appended. A global undo replays the log into a new InteractionState over a new GraphState and swaps it
+in (:mod:`retrieval.interactions.service`), which says what each kind of row changes.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,9 +21,10 @@ from retrieval.catalog.taxonomy import normalise_text
 from retrieval.errors import InteractionError, TailorError
 from retrieval.graph import schema
 from retrieval.graph.build import attribute_name
-from retrieval.index.editing import EditMixin
+from retrieval.index.state import GraphState
 from retrieval.interactions import log as ilog
-from retrieval.interactions.log import Interaction
+from retrieval.interactions.log import Interaction, InteractionLog
+from retrieval.interactions.overlay import LikeBook, UserState
 
 log = logging.getLogger(__name__)
 
@@ -34,99 +39,107 @@ def ms(t0: float, t1: float) -> float:
     return round((t1 - t0) * 1000.0, 3)
 
 
-class ApplyRowsMixin(EditMixin):
-    """Replay and apply metadata / like / dislike rows (needs the Engine's and InteractionsMixin's fields)."""
+class InteractionState:
+    """The graph state and the per-user state the applied rows of the log made.
+
+    Args:
+        graph: the graph, facts, embeddings and index the rows edit.
+        text_feature: text feature of words (new attribute and caption nodes get one).
+    """
+
+    def __init__(self, graph: GraphState, text_feature: Callable[[str], np.ndarray]) -> None:
+        self.graph = graph
+        self._text_feature = text_feature
+        self.users: dict[str, UserState] = {}
+        self.likes = LikeBook()
+        self.phrases: dict[str, int] = {}  # new attribute phrase -> node (matched in everyone's words)
+        self.applied: set[str] = set()
+
+    def user(self, user: str) -> UserState:
+        """``user``'s state, made empty if they have none."""
+        state = self.users.get(user)
+        if state is None:
+            state = self.users[user] = UserState(user=user)
+        return state
+
+    def user_state(self, user: str | None) -> UserState | None:
+        """``user``'s state, None when they have none (or no user)."""
+        return self.users.get(user) if user else None
+
+    def forget_user(self, user: str) -> None:
+        """Drop ``user``'s state (to rebuild it from their rows)."""
+        self.users.pop(user, None)
 
     # -- replay --------------------------------------------------------------------------
-    def replay(self) -> int:
+    def replay(self, journal: InteractionLog | None) -> int:
         """Apply the log's active rows not applied yet (structure first, then ONE full re-embed).
 
         Rows naming photos the catalog no longer has are skipped with a warning. Returns rows applied.
         """
-        with self._lock:
-            journal = self._open_log(create=False)
-            if journal is None:
-                return 0
-            n = 0
-            for row in journal.replay(self._applied):
-                self._apply_logged(row, reembed=False)
-                n += 1
-            if n:
-                self.full_reembed()
-                log.info("replayed %d interactions from %s", n, journal.config.url)
-            return n
+        if journal is None:
+            return 0
+        n = 0
+        for row in journal.replay(self.applied):
+            self.apply_logged(row, reembed=False)
+            n += 1
+        if n:
+            self.graph.full_reembed()
+            log.info("replayed %d interactions from %s", n, journal.config.url)
+        return n
 
-    def sync(self) -> int:
+    def sync(self, journal: InteractionLog | None) -> int:
         """Apply rows other processes appended (or accepted) since; incremental re-embeds. Returns rows applied."""
-        with self._lock:
-            journal = self._open_log(create=False)
-            rows = list(journal.replay(self._applied)) if journal is not None else []
-            for row in rows:
-                self._apply_logged(row, reembed=True)
-            return len(rows)
+        rows = list(journal.replay(self.applied)) if journal is not None else []
+        for row in rows:
+            self.apply_logged(row, reembed=True)
+        return len(rows)
 
-    def _apply_logged(self, row: Interaction, *, reembed: bool) -> None:
+    def apply_logged(self, row: Interaction, *, reembed: bool) -> None:
+        """Apply one logged row (a row that no longer applies is skipped with a warning) and mark it applied."""
         try:
-            self._apply_row(row, reembed=reembed)
+            self.apply_row(row, reembed=reembed)
         except (TailorError, KeyError, TypeError) as err:
             log.warning("interaction %d (%s by %s) skipped: %s", row.id, row.kind, row.user, err)
-        self._applied.add(row.key)
-
-    def full_reembed(self) -> float:
-        """Full forward pass over the graph, every image vector re-indexed; returns milliseconds."""
-        t0 = time.perf_counter()
-        with self._lock:
-            self.model.refresh()
-            self._emb = np.asarray(self.model.image_embeddings(), dtype=np.float32)
-            self.index.update(np.arange(len(self._emb), dtype=np.int64), self._emb)
-        return ms(t0, time.perf_counter())
+        self.applied.add(row.key)
 
     # -- applying rows -------------------------------------------------------------------
-    def _apply_row(self, row: Interaction, *, reembed: bool = True) -> tuple[dict[str, list[int]], str]:
+    def apply_row(self, row: Interaction, *, reembed: bool = True) -> tuple[dict[str, list[int]], str]:
         """Change graph / users for one logged row; returns (re-embedded nodes, message for the shopper)."""
         p = row.payload
+        node = self.graph.node
         if row.kind == "metadata":
-            return self._apply_metadata(self._node_of[p["image_id"]], list(p["attributes"]), row, reembed)
+            return self._apply_metadata(node(p["image_id"]), list(p["attributes"]), row, reembed)
         if row.kind == "like":
-            cand = self._node_of[p["candidate_id"]] if p.get("candidate_id") else None
-            liked = [self._node_of[i] for i in p["liked_ids"]]
+            cand = node(p["candidate_id"]) if p.get("candidate_id") else None
+            liked = [node(i) for i in p["liked_ids"]]
             return self._apply_like(cand, p.get("text") or "", liked, row, reembed)
         if row.kind == "dislike":
-            node = self._node_of[p["image_id"]]
-            state = self._user(row.user)
-            state.hidden.add(node)
-            if node not in state.penalised:
-                state.penalised.append(node)
+            image = node(p["image_id"])
+            state = self.user(row.user)
+            state.hidden.add(image)
+            if image not in state.penalised:
+                state.penalised.append(image)
             return {}, "hidden for you"
         raise InteractionError(f"Cannot apply a {row.kind} row.", fix="replay metadata / like / dislike rows only")
 
     def _attribute_node(self, key: str, detached: bool, reembed: bool) -> int:
         """Node of attribute ``key``, created if new (detached: no is_a edge, for pending statements)."""
-        index = self.model.ids.index(schema.ATTRIBUTE)
-        node = index.get(key)
-        if node is None:
-            node = len(self.model.ids.attributes)
-            self._apply_edit(
-                nodes={schema.ATTRIBUTE: [(key, self.text_feature(attribute_name(key)))]},
-                link_concepts=not detached,
-                reembed=reembed,
-            )
-            if detached:
-                self._detached.add(node)
-        elif node in self._detached and not detached:
-            self._link_attribute(node, reembed)
-        return node
+        feature = None
+        if key not in self.graph.model.ids.index(schema.ATTRIBUTE):
+            feature = self._text_feature(attribute_name(key))
+        return self.graph.add_attribute(key, feature, detached=detached, reembed=reembed)
 
     def _apply_metadata(
         self, image: int, keys: list[str], row: Interaction, reembed: bool
     ) -> tuple[dict[str, list[int]], str]:
+        g = self.graph
         pending = row.scope == ilog.PENDING
         nodes = {k: self._attribute_node(k, pending, reembed) for k in keys}
-        phrases = self._user(row.user).phrases if pending else self._phrases
+        phrases = self.user(row.user).phrases if pending else self.phrases
         for k, a in nodes.items():
-            if a in self._detached or k not in self.model.mention_finder(attribute_name(k)):
+            if a in g.detached or k not in g.model.mention_finder(attribute_name(k)):
                 phrases.setdefault(normalise_text(attribute_name(k)), a)
-        facts = self._user(row.user).explainer(self.facts).facts if pending else self.facts
+        facts = self.user(row.user).explainer(g.facts).facts if pending else g.facts
         current = facts.attributes_of(image)
         stated = set(nodes.values())
         drop = [
@@ -138,7 +151,7 @@ class ApplyRowsMixin(EditMixin):
         words = [f"{facts.value(a)} replaces {facts.value(o)}" for o, _ in drop]
         message = ("; ".join(words) or "recorded") if add or drop else "already known"
         if pending:
-            state = self._user(row.user)
+            state = self.user(row.user)
             for old, _ in drop:
                 state.drop_fact(image, old)
             for a in add:
@@ -147,33 +160,34 @@ class ApplyRowsMixin(EditMixin):
         remove: dict[schema.CanonicalEtype, list[tuple[int, int]]] = {}
         for old, rel in drop:
             remove.setdefault((schema.IMAGE, rel, schema.ATTRIBUTE), []).append((image, old))
-        changed = self._apply_edit(edges={HAS_USER_ATTR: [(image, a) for a in add]}, remove=remove, reembed=reembed)
+        changed = g.apply_edit(edges={HAS_USER_ATTR: [(image, a) for a in add]}, remove=remove, reembed=reembed)
         who = row.user if row.accepted_by is None else f"a shopper, accepted by {row.accepted_by}"
         for a in add:
-            self.facts.record_statement(image, a, who)
+            g.facts.record_statement(image, a, who)
         return changed, message
 
     def _apply_like(
         self, cand: int | None, text: str, liked: list[int], row: Interaction, reembed: bool
     ) -> tuple[dict[str, list[int]], str]:
-        feat = self.text_feature(text) if text else None
+        feat = self._text_feature(text) if text else None
         if row.scope == ilog.USER:
-            state = self._user(row.user)
+            state = self.user(row.user)
             state.liked.extend(n for n in liked if n not in state.liked)
             state.likes.add(cand, feat, tuple(liked))
             return {}, "remembered for you"
+        ids = self.graph.model.ids
         nodes: dict[str, list[tuple[str, np.ndarray]]] = {}
         edges: dict[schema.CanonicalEtype, list[tuple[int, int]]] = {
             LIKED_WITH: [(a, b) for i, a in enumerate(liked) for b in liked[i + 1 :]]
         }
         if feat is not None:
-            cap = self.model.ids.index(schema.CAPTION).get(text)
+            cap = ids.index(schema.CAPTION).get(text)
             if cap is None:
-                cap = len(self.model.ids.captions)
+                cap = len(ids.captions)
                 nodes[schema.CAPTION] = [(text, feat)]
             edges[LIKED_FOR] = [(n, cap) for n in liked]
         if cand is not None:
             edges[LIKED_FROM] = [(n, cand) for n in liked]
-        changed = self._apply_edit(nodes=nodes, edges=edges, reembed=reembed)
-        self._likes.add(cand, feat, tuple(liked))
+        changed = self.graph.apply_edit(nodes=nodes, edges=edges, reembed=reembed)
+        self.likes.add(cand, feat, tuple(liked))
         return changed, "remembered"

@@ -1,4 +1,5 @@
-"""Interactions without retraining (paper 2.2, issue 4): a mixin of :class:`retrieval.engine.facade.Engine`.
+"""Interactions without retraining (paper 2.2, issue 4): :class:`InteractionService` owns the log, applies
+its rows (:class:`~retrieval.interactions.apply.InteractionState`), undo and accept, and the user overlays.
 
 Every interaction runs validate -> log -> apply. Validation raises a typed error (UnknownItemError,
 InteractionError) before anything is written; the row is then committed to the
@@ -9,7 +10,7 @@ only then applied. Applying reads nothing but the row's payload and the current 
 * **More metadata** (``add_metadata``): the statement's attributes (:mod:`retrieval.interactions.statements`: the
   Flair tagger plus the taxonomy's phrases) are stored in the row. From a trusted sender (or once a
   staff member accepts it) each becomes an ``image -has_user_attribute-> attribute`` edge through
-  :meth:`InteractionsMixin._apply_edit` (a new attribute node first, its feature from the model's text
+  :meth:`~retrieval.index.state.GraphState.apply_edit` (a new attribute node first, its feature from the model's text
   encoder, hung on its group concept); in an exclusive group the stated value replaces the image's
   others ("that dress is black" removes its ``color:red`` edge). The search tiers and explanations read
   the edge at once (:class:`~retrieval.graph.explain.GraphFacts`); the k-hop neighbourhood is re-embedded.
@@ -35,8 +36,8 @@ Undo and accept are log rows that act on the live engine at once: ``accept`` app
 globally (its author's overlay no longer holds it); ``undo`` (:mod:`retrieval.interactions.undo`) leaves the engine
 answering exactly as a fresh load replaying the log would, rebuilding only the shopper's state for a
 per-user row and the graph state for a global one. Statements credited in explanations name who made
-them (:meth:`~retrieval.graph.explain.GraphFacts.stated_by`). :attr:`InteractionsMixin.last_interaction`
-times the last interaction's steps and :meth:`InteractionsMixin.full_reembed` times a full forward
+them (:meth:`~retrieval.graph.explain.GraphFacts.stated_by`). :attr:`InteractionService.last_interaction`
+times the last interaction's steps and :meth:`InteractionService.full_reembed` times a full forward
 pass (for the benchmark).
 """
 
@@ -47,21 +48,26 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from retrieval.api import InteractionReceipt
 from retrieval.catalog.taxonomy import normalise_text
 from retrieval.errors import InteractionError
 from retrieval.graph import schema
 from retrieval.graph.build import attribute_name
+from retrieval.index.heap import settle
+from retrieval.index.state import GraphState
 from retrieval.interactions import log as ilog
-from retrieval.interactions.apply import ms
+from retrieval.interactions.apply import InteractionState, ms
 from retrieval.interactions.log import Interaction, InteractionLog, LogConfig
-from retrieval.interactions.overlay import LikeBook, UserState
+from retrieval.interactions.overlay import UserState
 from retrieval.interactions.statements import StatementReader, find_tagger
-from retrieval.interactions.undo import GRAPH_STATE, UndoMixin
+from retrieval.interactions.undo import GRAPH_STATE, forget, rebuild_user
 
 log = logging.getLogger(__name__)
 
@@ -86,39 +92,90 @@ def _image_ids(payload: dict[str, Any]) -> tuple[str, ...]:
     return (payload["image_id"],) if "image_id" in payload else tuple(payload["liked_ids"])
 
 
-class InteractionsMixin(UndoMixin):
-    """``add_metadata`` / ``like`` / ``dislike`` / ``undo`` on the Engine's graph, index, facts and users."""
+class InteractionSettings(Protocol):
+    """The settings the service reads (:class:`retrieval.engine.facade.EngineConfig` has them)."""
 
-    # -- state ---------------------------------------------------------------------------
-    def _init_interactions(self, log_: InteractionLog | None) -> None:
-        if self.cfg.like_scope not in LIKE_SCOPES:
+    like_scope: str
+    max_text_chars: int
+    log_url: str | None
+    trusted: tuple[str, ...]
+    tagger_dir: str | None
+    tagger_min_score: float
+    like_boost: float
+    like_text_min: float
+    like_candidate_min: float
+    user_fact_boost: float
+
+
+class InteractionService:
+    """``add_metadata`` / ``like`` / ``dislike`` / ``undo`` / ``accept`` on an :class:`InteractionState`.
+
+    Args:
+        state: the graph state and what the applied rows made (replaced whole by a graph rebuild).
+        cfg: the settings.
+        text_feature: text feature of words.
+        load_graph: a fresh graph state from the model directory (for a graph rebuild).
+        log: the interaction log (default: ``cfg.log_url``, else ``MODEL/interactions.db``).
+        lock: the engine's lock (queries and interactions take turns under it).
+    """
+
+    def __init__(
+        self,
+        state: InteractionState,
+        cfg: InteractionSettings,
+        *,
+        text_feature: Callable[[str], np.ndarray],
+        load_graph: Callable[[], GraphState],
+        log: InteractionLog | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        if cfg.like_scope not in LIKE_SCOPES:
             raise InteractionError(
-                f"EngineConfig.like_scope {self.cfg.like_scope!r} is unknown.",
+                f"EngineConfig.like_scope {cfg.like_scope!r} is unknown.",
                 fix=f"use one of {', '.join(LIKE_SCOPES)}",
             )
-        self._log = log_
-        self._applied: set[str] = set()
-        self._likes = LikeBook()
-        self._phrases: dict[str, int] = {}  # new attribute phrase -> node (matched in everyone's words)
-        self._detached: set[int] = set()  # attribute nodes created by pending statements, not yet linked
+        self.cfg = cfg
+        self._state = state
+        self._text_feature = text_feature
+        self._load_graph = load_graph
+        self._log = log
+        self._lock = lock if lock is not None else threading.RLock()
+        self._model_dir = Path(state.graph.model.model_dir)
         self._reader: StatementReader | None = None
         self.last_interaction: InteractionTiming | None = None
         self._rebuild_lock = threading.Lock()  # graph rebuilds (undo, accept) one at a time, in log order
 
-    def _user(self, user: str) -> UserState:
-        state = self.users.get(user)
-        if state is None:
-            state = self.users[user] = UserState(user=user)
-        return state
+    @property
+    def state(self) -> InteractionState:
+        """The current graph state and applied rows (a graph rebuild replaces it with one assignment)."""
+        return self._state
+
+    @property
+    def graph(self) -> GraphState:
+        """The current graph state."""
+        return self._state.graph
+
+    @property
+    def applied(self) -> frozenset[str]:
+        """Keys (``id@version``) of the log rows applied."""
+        return frozenset(self._state.applied)
+
+    def user_state(self, user: str | None, *, create: bool = False) -> UserState | None:
+        """``user``'s state (None when they have none, unless ``create``)."""
+        if create and user:
+            return self._state.user(user)
+        return self._state.user_state(user)
 
     @property
     def interaction_log(self) -> InteractionLog:
         """The log interactions are written to (opened, and created, on first use)."""
-        return self._open_log(create=True)
+        journal = self._open_log(create=True)
+        assert journal is not None
+        return journal
 
     def _open_log(self, create: bool) -> InteractionLog | None:
         if self._log is None:
-            url = self.cfg.log_url or "sqlite:///" + str((Path(self.model.model_dir) / LOG_FILE).resolve())
+            url = self.cfg.log_url or "sqlite:///" + str((self._model_dir / LOG_FILE).resolve())
             path = ilog.sqlite_path(url)
             if not create and path != ":memory:" and not Path(path).is_file():
                 return None
@@ -129,9 +186,31 @@ class InteractionsMixin(UndoMixin):
     def reader(self) -> StatementReader:
         """The statement reader (the tagger is loaded on first use)."""
         if self._reader is None:
-            path = find_tagger(self.model.model_dir, self.cfg.tagger_dir)
-            self._reader = StatementReader.load(self.taxonomy, path, self.cfg.tagger_min_score)
+            path = find_tagger(self._model_dir, self.cfg.tagger_dir)
+            self._reader = StatementReader.load(self.graph.taxonomy, path, self.cfg.tagger_min_score)
         return self._reader
+
+    @reader.setter
+    def reader(self, reader: StatementReader) -> None:
+        self._reader = reader
+
+    # -- replay --------------------------------------------------------------------------
+    def replay(self) -> int:
+        """Apply the log's active rows not applied yet (structure first, then ONE full re-embed); rows applied."""
+        with self._lock:
+            return self._state.replay(self._open_log(create=False))
+
+    def sync(self) -> int:
+        """Apply rows other processes appended (or accepted) since; incremental re-embeds. Returns rows applied."""
+        with self._lock:
+            return self._state.sync(self._open_log(create=False))
+
+    def full_reembed(self) -> float:
+        """Full forward pass over the graph, every image vector re-indexed; returns milliseconds."""
+        t0 = time.perf_counter()
+        with self._lock:
+            self.graph.full_reembed()
+        return ms(t0, time.perf_counter())
 
     # -- validation ----------------------------------------------------------------------
     @staticmethod
@@ -165,7 +244,7 @@ class InteractionsMixin(UndoMixin):
         """
         t0 = time.perf_counter()
         with self._lock:
-            self.node(image_id)
+            self.graph.node(image_id)
             user = self._check_user(user)
             statement = self._check_words(statement, "metadata statement", required=True)
             found = self.reader.read(statement)
@@ -176,15 +255,15 @@ class InteractionsMixin(UndoMixin):
                     fix='name the detail, e.g. "that shirt is linen" or "it has long sleeves"',
                 )
             for f in found:  # warm the text cache: applying cannot fail on the encoder after logging
-                self.text_feature(attribute_name(f.key))
+                self._text_feature(attribute_name(f.key))
             payload = {
                 "image_id": image_id,
                 "statement": statement,
                 "attributes": [f.key for f in found],
                 "sources": [f.source for f in found],
             }
-            index = self.model.ids.index(schema.ATTRIBUTE)
-            new = tuple(f.key for f in found if f.key not in index or index[f.key] in self._detached)
+            index = self.graph.model.ids.index(schema.ATTRIBUTE)
+            new = tuple(f.key for f in found if f.key not in index or index[f.key] in self.graph.detached)
             return self._record("metadata", user, payload, ilog.GLOBAL, t0, new)
 
     def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
@@ -198,14 +277,14 @@ class InteractionsMixin(UndoMixin):
         with self._lock:
             user = self._check_user(user)
             if candidate_id is not None:
-                self.node(candidate_id)
+                self.graph.node(candidate_id)
             if isinstance(liked_ids, str) or not isinstance(liked_ids, list | tuple):
                 raise InteractionError(
                     f"liked_ids must be a list of image ids, got {type(liked_ids).__name__}.",
                     fix='pass e.g. ["women/dresses/dress/123/123_0.jpeg"]',
                 )
             for i in liked_ids:
-                self.node(i)
+                self.graph.node(i)
             liked = [i for i in dict.fromkeys(liked_ids) if i != candidate_id]
             if not liked or len(liked) > MAX_LIKED:
                 raise InteractionError(
@@ -214,7 +293,7 @@ class InteractionsMixin(UndoMixin):
                 )
             text = self._check_words(text, "liked query's text", required=False)
             if text:
-                self.text_feature(text)
+                self._text_feature(text)
             payload = {"candidate_id": candidate_id, "text": text, "liked_ids": liked}
             return self._record("like", user, payload, self.cfg.like_scope, t0)
 
@@ -227,7 +306,7 @@ class InteractionsMixin(UndoMixin):
         """
         t0 = time.perf_counter()
         with self._lock:
-            self.node(image_id)
+            self.graph.node(image_id)
             user = self._check_user(user)
             return self._record("dislike", user, {"image_id": image_id}, ilog.USER, t0)
 
@@ -242,7 +321,9 @@ class InteractionsMixin(UndoMixin):
             self.interaction_log.accept(interaction_id, staff_user)
             self.sync()
             row = self.interaction_log.get(interaction_id)
-            rebuild = not self._rebuild_user(row.user)  # the statement left the author's overlay, as on a replay
+            rebuild = not rebuild_user(
+                self._state, self.interaction_log, row.user
+            )  # the statement left the author's overlay, as on a replay
         if rebuild:
             self._rebuild_all()
         with self._lock:
@@ -281,13 +362,13 @@ class InteractionsMixin(UndoMixin):
                     fix=f"check that {journal.config.url} is writable and has space",
                 ) from err
             t2 = time.perf_counter()
-            rebuilt = self._forget(row)
+            rebuilt = forget(self._state, journal, row)
         if rebuilt == GRAPH_STATE:  # outside the lock: other shoppers are answered while it reloads
             self._rebuild_all()
         with self._lock:
             t3 = time.perf_counter()
             self.last_interaction = InteractionTiming(
-                "undo", ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), len(self._emb) if rebuilt == GRAPH_STATE else 0
+                "undo", ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), len(self.graph) if rebuilt == GRAPH_STATE else 0
             )
             log.info(
                 "interaction %d (%s by %s) undone by %s: %s state rebuilt in %.1f ms",
@@ -325,8 +406,8 @@ class InteractionsMixin(UndoMixin):
             ) from err
         t2 = time.perf_counter()
         row = Interaction(rid, time.time(), kind, user, scope, payload)
-        changed, message = self._apply_row(row)
-        self._applied.add(row.key)
+        changed, message = self._state.apply_row(row)
+        self._state.applied.add(row.key)
         t3 = time.perf_counter()
         self.last_interaction = InteractionTiming(
             kind, ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), sum(len(v) for v in changed.values())
@@ -335,11 +416,39 @@ class InteractionsMixin(UndoMixin):
             rid, kind, user, scope, _image_ids(payload), tuple(payload.get("attributes", ())), new, message
         )
 
+    def _rebuild_all(self) -> None:
+        """Load a new graph state, replay the log into a new InteractionState, swap it in.
+
+        The reload runs OUTSIDE the engine lock (call this without holding it), so shoppers keep being
+        answered from the old state meanwhile; only the swap, and applying the rows logged during the
+        reload (:meth:`sync`), hold it. Rebuilds take turns, so a later one always loads a later log.
+        """
+        t0 = time.perf_counter()
+        with self._rebuild_lock:
+            journal = self.interaction_log
+            fresh = InteractionState(self._load_graph(), self._text_feature)
+            fresh.replay(journal)
+            t1 = time.perf_counter()
+            with self._lock:
+                self._state = fresh
+                caught_up = fresh.sync(journal)
+                t2 = time.perf_counter()
+        settle(collect=False)  # the new state is long-lived; the old one went with its references
+        log.info(
+            "graph state rebuilt from %s and %d logged interactions: reload %.0f ms outside the lock, "
+            "swap + %d rows logged meanwhile %.1f ms under it",
+            self._model_dir,
+            len(fresh.applied),
+            ms(t0, t1),
+            caught_up,
+            ms(t1, t2),
+        )
+
     # -- what queries read ---------------------------------------------------------------
-    def _new_mentions(self, text: str, user: str | None) -> list[int]:
+    def new_mentions(self, text: str, user: str | None) -> list[int]:
         """Attribute nodes added by interactions whose names the words contain (the user's pending ones too)."""
-        state = self.users.get(user) if user else None
-        tables = [t for t in (self._phrases, state.phrases if state else None) if t]
+        state = self._state.user_state(user)
+        tables = [t for t in (self._state.phrases, state.phrases if state else None) if t]
         if not tables:
             return []
         norm = normalise_text(text)
@@ -350,18 +459,18 @@ class InteractionsMixin(UndoMixin):
             if re.search(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", norm)
         ]
 
-    def _boosts(self, candidate: int | None, text: str, asked: list[int], user: str | None) -> dict[int, float] | None:
+    def boosts(self, candidate: int | None, text: str, asked: list[int], user: str | None) -> dict[int, float] | None:
         """Per-node score lifts of one query: similar earlier likes, the user's pending metadata."""
-        state = self.users.get(user) if user else None
+        state = self._state.user_state(user)
         out: dict[int, float] = {}
-        books = [b for b in (self._likes, state.likes if state else None) if b]
+        books = [b for b in (self._state.likes, state.likes if state else None) if b]
         if books:
-            feat = self.text_feature(text)
+            feat = self._text_feature(text)
             for book in books:
                 book.boosts(
                     candidate,
                     feat,
-                    self._emb,
+                    self.graph.embeddings,
                     weight=self.cfg.like_boost,
                     text_min=self.cfg.like_text_min,
                     candidate_min=self.cfg.like_candidate_min,
@@ -375,11 +484,14 @@ class InteractionsMixin(UndoMixin):
                     out[n] = out.get(n, 0.0) - self.cfg.user_fact_boost
         return out or None
 
-    def _facts_for(self, user: str | None):
+    def facts_for(self, user: str | None) -> Any:
         """The graph facts ``user`` sees (shared facts plus their pending overlay)."""
-        state = self.users.get(user) if user else None
-        return state.explainer(self.facts).facts if state and state.has_facts else self.facts
+        state = self._state.user_state(user)
+        facts = self.graph.facts
+        return state.explainer(facts).facts if state and state.has_facts else facts
 
-    def _explainer_for(self, user: str | None):
-        state = self.users.get(user) if user else None
-        return state.explainer(self.facts) if state and state.has_facts else self.explainer
+    def explainer_for(self, user: str | None) -> Any:
+        """The explainer of the graph as ``user`` sees it."""
+        state = self._state.user_state(user)
+        g = self.graph
+        return state.explainer(g.facts) if state and state.has_facts else g.explainer

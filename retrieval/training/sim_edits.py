@@ -9,7 +9,7 @@ Both interaction kinds of paper 2.2 become new edges of the reserved relations (
 A simulated person knows an image's TRUE attributes: the catalog's ground truth (``category:<c>`` plus
 its ``group:value`` attributes) when it has them (demo), else the A.5 caption split (Fashion200K), and
 states only "general" ones: attributes ranked by how often they occur (3.2, A.7). The edges come as
-``{canonical relation: [(src, dst), ...]}`` lists, the format :meth:`retrieval.engine.facade.Engine._apply_edit`
+``{canonical relation: [(src, dst), ...]}`` lists, the format :meth:`retrieval.engine.facade.Engine.apply_edit`
 takes; :func:`add_to_graph` applies them to a bare DGL graph (training).
 """
 
