@@ -22,6 +22,7 @@ import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -55,9 +56,15 @@ class Chat:
         self.url = url
         self.sender = f"sat-{uuid.uuid4().hex[:10]}"
 
+    silent: ClassVar[list[dict]] = []  # turns answered without product cards: {"text", "reply"}
+
     def say(self, text: str) -> list[str]:
-        """Send ``text``; the ids of the cards shown in reply."""
-        return shown_ids(post(self.url, self.sender, text))
+        """Send ``text``; the ids of the cards shown in reply (a reply without cards is kept in ``silent``)."""
+        messages = post(self.url, self.sender, text)
+        ids = shown_ids(messages)
+        if not ids:
+            Chat.silent.append({"text": text, "reply": " / ".join(m.get("text", "") for m in messages)[:200]})
+        return ids
 
     def select(self, image_id: str) -> None:
         """Press a card's Select button."""
@@ -92,7 +99,8 @@ def run(url: str, catalog_root: str, requests: int, sessions: int, seed: int) ->
 
     sat = measure(modify, truth, taxonomy, per_arity=requests, seed=seed)
     ses = run_sessions(search, modify, truth, taxonomy, n=sessions, seed=seed, k=4)
-    return {"satisfaction": sat, "session": ses}
+    silent = Chat.silent
+    return {"satisfaction": sat, "session": ses, "no_cards": {"turns": len(silent), "examples": silent[:40]}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_all(services)
     out["through"] = "chat (Rasa REST)"
     print(markdown(out))
+    print(f"turns answered without product cards: {out['no_cards']['turns']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
