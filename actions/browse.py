@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.engine_provider import get_taxonomy, settings
+from actions.engine_provider import get_engine, get_taxonomy, settings
 from actions.modifications import ModState, from_text, merge, phrase, query_text
 from actions.respond import (
     ERROR_RESPONSES,
@@ -32,6 +32,14 @@ SEARCH_WORDS = re.compile(
 
 # After a pick, words the engine cannot read ("asdkjh qwpoe") are an unclear change, not a search.
 CHANGE_ERRORS = ((InvalidQueryError, "utter_unclear_change"), *ERROR_RESPONSES)
+
+
+def names_a_word(text: str) -> bool:
+    """Whether this turn's own words hold a word the engine knows (its ``lexicon``; an engine without one
+    knows every word). Checked before earlier changes are added to the query, which would hide noise.
+    """
+    lexicon = getattr(get_engine(), "lexicon", None)
+    return lexicon is None or bool(lexicon.known(text))
 
 
 def starts_new_search(text: str, selected_category: str | None) -> bool:
@@ -98,6 +106,9 @@ class ActionModify(Action):
 
         def step() -> list[EventType]:
             size = settings().page_size
+            if selected and not names_a_word(text):  # "asdkjh qwpoe": earlier changes must not carry it
+                dispatcher.utter_message(response="utter_unclear_change")
+                return []
             if selected:
                 before = mod_state(tracker)
                 after = merge(before, text, taxonomy)

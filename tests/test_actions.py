@@ -212,6 +212,27 @@ def test_noise_after_a_pick_gets_a_clarifying_answer(engine: FakeEngine, monkeyp
     assert responses(fresh.turn(ActionClarify(), "uh", "nlu_fallback")) == ["utter_default"]
 
 
+def test_noise_is_judged_on_its_own_words_not_on_the_carried_changes(
+    engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real engine would see "asdkjh qwpoe, red" (the earlier change carried) and answer it."""
+    from retrieval.catalog.taxonomy import Taxonomy
+    from retrieval.catalog.wording import Lexicon
+
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    chat.turn(ActionModify(), "in red", "modify")
+    before = dict(chat.slots)
+    lexicon = Lexicon({"in", "make", "it"} | {w for p in Taxonomy.load().phrases for w in p.split()})
+    monkeypatch.setattr(type(engine), "lexicon", lexicon, raising=False)
+    calls = len(engine.calls)
+    assert responses(chat.turn(ActionModify(), "asdkjh qwpoe", "modify")) == ["utter_unclear_change"]
+    assert responses(chat.turn(ActionSearch(), "asdkjh qwpoe", "search")) == ["utter_unclear_change"]
+    assert len(engine.calls) == calls and chat.slots == before
+    assert cards(chat.turn(ActionModify(), "make it blck", "modify"))  # a typo next to known words is a query
+
+
 def test_metadata_resolves_the_product_and_changes_the_next_answer(engine: FakeEngine) -> None:
     chat = Chat()
     chat.turn(ActionSearch(), "dresses", "search")

@@ -112,6 +112,8 @@ class _Phrases:
         groups = [g for g in ("color", "pattern", "material", "length", "sleeve", "fit") if g in self.tax.groups]
         picked = self.rng.sample(groups, k=self.rng.randint(1, min(3, len(groups))))
         words = [self.of(g) for g in picked] + [self.of(CATEGORY)]
+        if self.rng.random() < 0.2:  # "red summer dresses": a word the taxonomy does not know ends a value's span
+            words.insert(len(words) - 1, self.rng.choice(OCCASIONS))
         phrase = " ".join(words)
         if "details" in self.tax.groups and self.rng.random() < 0.25:
             phrase += f" with {self.detail()}"
@@ -126,6 +128,7 @@ class _Phrases:
         return re.sub(r"^with (a |an )?", "", self.of("details"))
 
 
+OCCASIONS = ("summer", "party", "casual", "evening", "work", "beach", "winter", "office", "wedding", "everyday")
 SEARCH_TEMPLATES = (
     "show me {g}",
     "show me some {g}",
