@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 # decorator) keeps its tier; any other test is tiered by the fixtures it uses.
 TIERS = ("unit", "engine", "stack")
 STACK_FIXTURES = frozenset({"chat_stack", "real_chat_stack"})
-ENGINE_FIXTURES = frozenset({"tiny_model", "tiny_engine", "tiny_tagger"})
+# + the real pretrained encoders of tests/test_features.py (loading them is most of that file's time)
+ENGINE_FIXTURES = frozenset({"tiny_model", "tiny_engine", "tiny_tagger", "text_encoder", "image_encoder"})
 
 
 def tier_of(item: pytest.Item) -> str:

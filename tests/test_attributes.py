@@ -66,6 +66,7 @@ def synthetic(n: int, seed: int) -> tuple[np.ndarray, list[list[str]]]:
     return np.asarray(feats, np.float32), labels
 
 
+@pytest.mark.engine  # trains the attribute classifier
 def test_predictor_learns_separable_task_and_roundtrips(tmp_path, taxonomy):
     x_train, y_train = synthetic(400, 0)
     x_test, y_test = synthetic(100, 1)
@@ -129,6 +130,7 @@ def test_phrase_matcher_links_free_text_labels():
     assert PhraseMatcher([]).find("anything") == []
 
 
+@pytest.mark.engine  # trains the attribute classifier
 def test_predictor_with_colour_branch_needs_and_uses_colour(tmp_path):
     rng = np.random.default_rng(0)
     n = 300
