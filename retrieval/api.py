@@ -121,21 +121,23 @@ class EngineAPI(Protocol):
         ...
 
     def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
-        """ "that shirt is linen": extract attributes, add nodes / edges, re-embed, update index."""
+        """Record a statement ("that shirt is linen"): extract attributes, add nodes / edges, re-embed, update index."""
         ...
 
     def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
-        """ "I like that": link liked images to each other, the caption and the candidate."""
+        """Record a like ("I like that"): link liked images to each other, the caption and the candidate."""
         ...
 
     def dislike(self, image_id: str, user: str) -> InteractionReceipt:
-        """ "not this one": hide it and lower similar ones for this user."""
+        """Record a dislike ("not this one"): hide it and lower similar ones for this user."""
         ...
 
     def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
-        """ "undo that": cancel one of ``user``'s interactions (PermissionDeniedError for someone else's
-        unless ``user`` is trusted; InteractionError for an unknown or already undone id); the receipt
-        describes the interaction that was undone."""
+        """Undo ("undo that"): cancel one of ``user``'s interactions; the receipt describes it.
+
+        Raises PermissionDeniedError for someone else's interaction unless ``user`` is trusted, and
+        InteractionError for an unknown or already undone id.
+        """
         ...
 
     def describe(self, image_id: str, *, user: str | None = None) -> Result:
