@@ -277,7 +277,9 @@ def test_replay_after_a_restart_gives_identical_rankings(tiny_model, tmp_path):
     restarted = Engine.load(
         tiny_model, cfg=engine.cfg, log=InteractionLog(LogConfig(engine.cfg.log_url, trusted_senders=(STAFF,)))
     )
-    assert restarted.interactions.applied == {f"{r.id}@{r.scope}" for r in engine.interaction_log.list(include_undone=False)}
+    assert restarted.interactions.applied == {
+        f"{r.id}@{r.scope}" for r in engine.interaction_log.list(include_undone=False)
+    }
     live = load(tiny_model, tmp_path / "none")  # no interactions at all
     assert ranking(live.modify(q.source, q.text, k=20)) != ranking(engine.modify(q.source, q.text, k=20))
     for user in (None, "ann", "eve", "bob"):

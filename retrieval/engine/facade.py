@@ -41,11 +41,11 @@ import numpy as np
 
 from retrieval.api import Explanation, InteractionReceipt, Result
 from retrieval.config import load_config
+from retrieval.engine.checks import check_k, check_text
 from retrieval.engine.config import ENGINE_CONFIG_FILE, EngineConfig
 from retrieval.engine.query_text import QueryText
 from retrieval.engine.ranking import Ranker, unwanted_keys
 from retrieval.engine.request import Evidence, RequestStep, with_unmet
-from retrieval.errors import InvalidQueryError
 from retrieval.features.base import blas_controller, one_thread
 from retrieval.graph.explain import Explainer, GraphFacts
 from retrieval.index.state import GraphState, Items
@@ -301,34 +301,11 @@ class Engine:
         return self.graph.node(image_id)
 
     def _check_text(self, text: Any) -> str:
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidQueryError(
-                "The query text is empty.",
-                fix='say what you want, e.g. "red summer dresses" or "like this but in black"',
-            )
-        if len(text) > self.cfg.max_text_chars:
-            raise InvalidQueryError(
-                f"The query text has {len(text)} characters; the limit is {self.cfg.max_text_chars}.",
-                fix="shorten it to a sentence or two",
-            )
-        if self.cfg.require_known_word and not self.text.lexicon.known(text):
-            raise InvalidQueryError(
-                f"I don't recognise any word in {text.strip()[:60]!r}.",
-                fix='describe the product in words, e.g. "a red summer dress" or "make it black"',
-            )
-        return text.strip()
+        lexicon = self.text.lexicon if self.cfg.require_known_word else None
+        return check_text(text, max_chars=self.cfg.max_text_chars, lexicon=lexicon)
 
     def _check_k(self, k: Any) -> int:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer):
-            raise InvalidQueryError(f"k must be a whole number of results, got {k!r}.", fix="pass k >= 1, e.g. 10")
-        if k <= 0:
-            raise InvalidQueryError(f"k={k} asks for no results.", fix="ask for at least one result (k >= 1)")
-        if k > self.cfg.max_k:
-            raise InvalidQueryError(
-                f"k={k} is more than the {self.cfg.max_k} results one query may return.",
-                fix=f"ask for at most {self.cfg.max_k}; page on by passing shown ids as exclude",
-            )
-        return int(k)
+        return check_k(k, self.cfg.max_k)
 
     def _skip(self, g: GraphState, exclude: Iterable[str], user: str | None, candidate: int | None = None) -> set[int]:
         """Nodes never returned: excluded ids, the user's hidden ones, the candidate (and their products' photos)."""

@@ -202,8 +202,8 @@ class Ranker:
             want = k - len(out_n)
             fetch = min(len(nodes), want * (PRODUCT_OVERFETCH if self.cfg.one_photo_per_product else 1))
             while True:
-                s, top = self._tier_top(g, nodes, in_tier, tier_q, fetch, skip, state, boost)
-                s, top = self._dedupe(g, float(level) + s, top, taken)
+                tier_s, tier_n = self._tier_top(g, nodes, in_tier, tier_q, fetch, skip, state, boost)
+                s, top = self._dedupe(g, float(level) + tier_s, tier_n, taken)
                 if len(top) >= want or fetch >= len(nodes):
                     break
                 fetch = len(nodes)

@@ -40,12 +40,12 @@ import numpy as np
 from tqdm import tqdm
 
 from retrieval.engine.facade import Engine
-from retrieval.index.state import GraphState, Items
 from retrieval.errors import ConfigError
 from retrieval.evaluation.bench_interactions import measure_interactions, measure_undo
 from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.graph.explain import Csr, GraphFacts, plural
 from retrieval.index.heap import settle
+from retrieval.index.state import GraphState, Items
 from retrieval.index.vectors import IndexConfig, VectorIndex
 from retrieval.metrics import percentiles
 

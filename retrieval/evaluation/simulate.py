@@ -272,7 +272,9 @@ def i_like_that(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool = 
     bar = tqdm(total=3, desc="i-like-that", unit="step", disable=not progress)
     rows = {"BB1": row_recalls(engine, ev, cfg)}
     held_before = row_recalls(engine, ev.subset(rest), cfg) if len(rest) and cfg.like_split == TEST else None
-    liked = liked_sets(engine.embeddings, inter.q.targets.tolist(), inter.q.candidates.tolist(), like_ev.pool, cfg.liked)
+    liked = liked_sets(
+        engine.embeddings, inter.q.targets.tolist(), inter.q.candidates.tolist(), like_ev.pool, cfg.liked
+    )
     conn_before, _ = connection_accuracy(top_k(graph_scorer(tm), inter, cfg.connection_k), liked)
     bar.update()
     edges = like_edges(liked, inter.q.candidates.tolist(), tm.graph.num_nodes(schema.CAPTION))
