@@ -108,8 +108,9 @@ def test_unmet_values_are_reported(tiny_engine, truth):
     assert len(results) == 4  # the closest are still shown
     assert results.unmet, "an impossible request must say what could not be met"
     assert all(isinstance(u, str) and ":" in u for u in results.unmet)
-    met = tiny_engine.modify(cand, "in red", k=4)
-    assert met.satisfied >= 1
+    req = make_requests(truth, tiny_engine.taxonomy, 1, 1, min_support=4, seed=2)[0]
+    met = tiny_engine.modify(req.candidate, req.text, k=4)
+    assert met.satisfied >= 1 and not met.unmet, (req.text, met.unmet)
 
 
 def test_sessions_find_the_target(tiny_engine, truth):
