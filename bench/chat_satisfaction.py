@@ -83,7 +83,11 @@ def run(url: str, catalog_root: str, requests: int, sessions: int, seed: int) ->
     chats: dict[str, Chat] = {}  # shown image id -> the session's conversation (empty for requests)
 
     def modify(candidate: str, text: str, k: int) -> list[str]:
-        chat = chats.get(candidate) or Chat(url)
+        chat = chats.get(candidate)
+        if chat is None:  # a shopper searches before picking: the chat has results on screen
+            chat = Chat(url)
+            chat.say("show me " + truth.category[candidate].replace("-", " "))
+            Chat.silent = [s for s in Chat.silent if not s["text"].startswith("show me ")]
         chat.select(candidate)
         ids = chat.say(text)
         if candidate in chats:

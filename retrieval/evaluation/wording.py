@@ -63,11 +63,16 @@ def value_words(key: str, taxonomy: Taxonomy, rng: random.Random) -> str:
     return rng.choice(forms)
 
 
+NEGATABLE = frozenset(t for t in TEMPLATES if not t.startswith(("can I", "I'd", "make it", "I want", "do you")))
+
+
 def clause(key: str, wanted: bool, taxonomy: Taxonomy, rng: random.Random) -> str:
     """Words for one change ("in scarlet", "without the hood")."""
     group = split_key(key)[0]
     words = value_words(key, taxonomy, rng)
-    return rng.choice(_ADD.get(group, ("{}",)) if wanted else _DROP).format(words)
+    forms = _ADD.get(group, ("{}",)) if wanted else _DROP
+    forms = [f for f in forms if not (" a {}" in f and words.startswith("a ")) and not ("fit" in f and "fit" in words)]
+    return rng.choice(forms or ["{}"]).format(words)
 
 
 def phrase_changes(changes: list[tuple[str, bool]], taxonomy: Taxonomy, rng: random.Random) -> str:
@@ -78,7 +83,8 @@ def phrase_changes(changes: list[tuple[str, bool]], taxonomy: Taxonomy, rng: ran
     for attempt in range(8):
         parts = [clause(k, w, taxonomy, rng) for k, w in changes]
         body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        text = rng.choice(TEMPLATES).format(body)
+        templates = TEMPLATES if changes[0][1] else sorted(NEGATABLE)  # not "make it without the hood"
+        text = rng.choice(templates).format(body)
         if reads_as(text, taxonomy) == set(changes) or attempt == 7:
             return text
     return text  # pragma: no cover
