@@ -107,7 +107,7 @@ class Engine:
         self.text = text or QueryText(graph.model, runtime=self.cfg.text_runtime, cache_size=self.cfg.text_cache_size)
         self.ranker = Ranker(self.cfg, self.text.text_feature)
         self._lock = threading.RLock()
-        self._blas = blas_controller()
+        self._blas = blas_controller()  # type: ignore[no-untyped-call]  # features/base.py is not typed yet
         self._step: RequestStep | None = None
         self.interactions = InteractionService(
             InteractionState(graph, self.text.text_feature),

@@ -93,18 +93,57 @@ def _image_ids(payload: dict[str, Any]) -> tuple[str, ...]:
 
 
 class InteractionSettings(Protocol):
-    """The settings the service reads (:class:`retrieval.engine.facade.EngineConfig` has them)."""
+    """The settings the service reads, read-only (:class:`retrieval.engine.config.EngineConfig` has them)."""
 
-    like_scope: str
-    max_text_chars: int
-    log_url: str | None
-    trusted: tuple[str, ...]
-    tagger_dir: str | None
-    tagger_min_score: float
-    like_boost: float
-    like_text_min: float
-    like_candidate_min: float
-    user_fact_boost: float
+    @property
+    def like_scope(self) -> str:
+        """``EngineConfig.like_scope``."""
+        ...
+
+    @property
+    def max_text_chars(self) -> int:
+        """``EngineConfig.max_text_chars``."""
+        ...
+
+    @property
+    def log_url(self) -> str | None:
+        """``EngineConfig.log_url``."""
+        ...
+
+    @property
+    def trusted(self) -> tuple[str, ...]:
+        """``EngineConfig.trusted``."""
+        ...
+
+    @property
+    def tagger_dir(self) -> str | None:
+        """``EngineConfig.tagger_dir``."""
+        ...
+
+    @property
+    def tagger_min_score(self) -> float:
+        """``EngineConfig.tagger_min_score``."""
+        ...
+
+    @property
+    def like_boost(self) -> float:
+        """``EngineConfig.like_boost``."""
+        ...
+
+    @property
+    def like_text_min(self) -> float:
+        """``EngineConfig.like_text_min``."""
+        ...
+
+    @property
+    def like_candidate_min(self) -> float:
+        """``EngineConfig.like_candidate_min``."""
+        ...
+
+    @property
+    def user_fact_boost(self) -> float:
+        """``EngineConfig.user_fact_boost``."""
+        ...
 
 
 class InteractionService:
