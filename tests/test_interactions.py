@@ -357,20 +357,22 @@ def test_a_graph_rebuild_reloads_outside_the_lock_and_catches_up_with_rows_logge
 ):
     import threading
 
+    from retrieval.engine import facade
+
     engine = load(tiny_model, tmp_path)
     ids = engine.items.image_ids
     q = next(q for q in engine.model.catalog.queries if q.split == "test")
     x = image_with(engine, ("category:dress",), ("material:linen",), avoid=q.source)
     stated = engine.add_metadata(ids[x], "that one is linen", STAFF)
     reloading, go_on = threading.Event(), threading.Event()
-    real_load = Engine.load.__func__
+    real_load = facade.load_graph  # the new graph state of a rebuild
 
-    def slow_load(cls, *args, **kwargs):
+    def slow_load(*args, **kwargs):
         reloading.set()
         assert go_on.wait(30)
-        return real_load(cls, *args, **kwargs)
+        return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(Engine, "load", classmethod(slow_load))
+    monkeypatch.setattr(facade, "load_graph", slow_load)
     undo = threading.Thread(target=engine.undo, args=(stated.interaction_id, STAFF))
     undo.start()
     assert reloading.wait(30)
@@ -381,7 +383,7 @@ def test_a_graph_rebuild_reloads_outside_the_lock_and_catches_up_with_rows_logge
     go_on.set()
     undo.join(30)
     assert not undo.is_alive()
-    monkeypatch.setattr(Engine, "load", classmethod(real_load))
+    monkeypatch.setattr(facade, "load_graph", real_load)
     assert "material:linen" not in keys(engine, x)  # the undo took effect ...
     assert ids[7] not in {r.image_id for r in engine.modify(q.source, q.text, k=50, user="ann")}  # ... kept the rows
     assert liked.interaction_id in {int(k.partition("@")[0]) for k in engine.interactions.applied}  # logged meanwhile
