@@ -230,6 +230,11 @@ class GraphFacts:
         self._chains.clear()
         return len(self.attr_concept) - 1
 
+    def link_attribute(self, attr: int, concept: int) -> None:
+        """Hang an attribute node created without a concept (a pending statement's) on ``concept``."""
+        self.attr_concept[int(attr)] = int(concept)
+        self._chains.clear()
+
     def add_image_attribute(self, image: int, attr: int, relation: str = schema.HAS_USER_ATTRIBUTE) -> None:
         """Record a new image -> attribute edge (already added to the graph)."""
         self.overlay.setdefault(int(image), {})[int(attr)] = relation

@@ -294,6 +294,5 @@ class GraphState:
         concept = self._concept_of(self.model.ids.attributes[node])
         self.detached.discard(node)
         if concept >= 0:
-            self.facts.attr_concept[node] = concept
-            self.facts._chains.clear()
+            self.facts.link_attribute(node, concept)
             self.apply_edit(edges={IS_A: [(node, concept)]}, reembed=reembed)
