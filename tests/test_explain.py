@@ -1,5 +1,6 @@
 """Graph explanations: shared / matched / replaced / missing / concepts on a hand-made graph, and every
-node and edge an explanation names exists in the DGL graph (hand-made and trained)."""
+node and edge an explanation names exists in the DGL graph (hand-made and trained).
+"""
 
 from __future__ import annotations
 

@@ -327,7 +327,8 @@ class Engine:
 
     def mentions(self, text: str, user: str | None = None) -> list[int]:
         """Attribute nodes the words mention (the rule the graph was built with, plus attributes that
-        interactions added: everyone's, and ``user``'s pending ones)."""
+        interactions added: everyone's, and ``user``'s pending ones).
+        """
         found: list[int] = self.model.mentions(text)
         extra = self.interactions.new_mentions(text, user)
         return found + [a for a in extra if a not in found] if extra else found
@@ -437,7 +438,8 @@ class Engine:
 
     def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
         """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search), as
-        ``user`` sees the graph (their pending statements included: "(as you told me)")."""
+        ``user`` sees the graph (their pending statements included: "(as you told me)").
+        """
         with self._lock, one_thread(self._blas):
             cand = self.node(candidate_id) if candidate_id is not None else None
             node = self.node(result_id)
@@ -449,7 +451,8 @@ class Engine:
 
     def describe(self, image_id: str, *, user: str | None = None) -> Result:
         """The product behind ``image_id``: its attributes as ``explanation.shared``, EI-tree concepts, edges
-        (``user``'s pending statements included)."""
+        (``user``'s pending statements included).
+        """
         with self._lock, one_thread(self._blas):
             node = self.node(image_id)
             it = self.items

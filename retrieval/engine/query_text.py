@@ -57,7 +57,8 @@ class QueryText:
 
     def text_feature(self, text: str) -> np.ndarray:
         """Text feature of ``text`` with the model's encoder, LRU-cached by space-collapsed text (lower-cased
-        for the bundled MiniLM, whose uncased tokenizer gives the same feature)."""
+        for the bundled MiniLM, whose uncased tokenizer gives the same feature).
+        """
         text = " ".join(text.split())
         if self._uncased:
             text = text.lower()

@@ -134,7 +134,8 @@ class Ranker:
     # -- filters ---------------------------------------------------------------------------
     def filter_nodes(self, g: GraphState, filters: dict[str, Any], facts: Any) -> np.ndarray:
         """Image nodes passing ``filters`` (group -> value or list of values; AND over groups, OR within),
-        as ``facts`` (a user's view of the graph facts) see them."""
+        as ``facts`` (a user's view of the graph facts) see them.
+        """
         if not isinstance(filters, dict):
             raise InvalidQueryError(
                 f"filters must be a mapping, got {type(filters).__name__}.",
@@ -258,7 +259,8 @@ class Ranker:
 
     def _soft_query(self, g: GraphState, text: str) -> np.ndarray:
         """Words naming no attribute: centroid of the images of the attribute nodes whose text features
-        (the graph's ``feat``) are nearest the words' feature, weighted by that similarity."""
+        (the graph's ``feat``) are nearest the words' feature, weighted by that similarity.
+        """
         sims = g.attribute_features() @ self._text_feature(text)
         emb = g.embeddings
         v = np.zeros(emb.shape[1], dtype=np.float32)

@@ -232,7 +232,8 @@ def measure(
 
 def compare_indexes(engine: Engine, mods: list[tuple[str, str]], cfg: BenchConfig) -> tuple[dict, dict]:
     """Exact and HNSW blocks: build time and cached-text ``modify`` latency of each index, and HNSW's
-    recall@k against exact (same query vectors, same exclusions, explanations included)."""
+    recall@k against exact (same query vectors, same exclusions, explanations included).
+    """
     k, n = cfg.k, len(mods)
     blocks: dict[str, dict] = {}
     engines: dict[str, Engine] = {}

@@ -112,7 +112,8 @@ SHOPPER_PAUSE_S = 0.02
 def measure_undo(engine, cfg) -> dict:
     """A global undo on a live engine while a shopper searches every 20 ms (``undo_global_ms``: the
     reload and replay; ``undo_longest_search_ms``: the longest search the shopper saw meanwhile, as the
-    reload runs outside the engine lock). Its own engine and a temporary log: the model's log is untouched."""
+    reload runs outside the engine lock). Its own engine and a temporary log: the model's log is untouched.
+    """
     import tempfile
     import threading
     from pathlib import Path

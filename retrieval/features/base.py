@@ -138,7 +138,8 @@ def torch_threads(limit: int | None = None) -> Iterator[None]:
 
 def blas_controller():
     """A threadpoolctl controller (None without threadpoolctl): queries run numpy BLAS on one thread, as a
-    multi-threaded gemv on a busy 2-core box is ~20x slower than a single-threaded one."""
+    multi-threaded gemv on a busy 2-core box is ~20x slower than a single-threaded one.
+    """
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (flair)

@@ -142,7 +142,8 @@ class Explainer:
 
     def _path(self, attrs: Iterable[int]) -> tuple[tuple[str, ...], list[GraphEdge]]:
         """The EI-tree path of an image with attributes ``attrs``: concept names root first, then its
-        category value, and the ``is_a`` edges from the category up to the root (cached per category)."""
+        category value, and the ``is_a`` edges from the category up to the root (cached per category).
+        """
         f = self.facts
         cat = next((a for a in attrs if f.group(a) == CATEGORY), None)
         if cat is None:

@@ -251,7 +251,8 @@ class GraphState:
 
     def add_attribute(self, key: str, feature: np.ndarray | None, *, detached: bool, reembed: bool) -> int:
         """Node of attribute ``key``, created with ``feature`` if new (detached: no is_a edge, for pending
-        statements); a detached one is hung on its concept once a non-detached use comes."""
+        statements); a detached one is hung on its concept once a non-detached use comes.
+        """
         index = self.model.ids.index(schema.ATTRIBUTE)
         node = index.get(key)
         if node is None:

@@ -38,7 +38,8 @@ def user_only(row: Interaction) -> bool:
 
 def forget(state: InteractionState, journal: InteractionLog, row: Interaction) -> str:
     """Forget ``row`` (already undone in the log): USER_STATE when its author's state was rebuilt here,
-    GRAPH_STATE when the caller must now rebuild the graph state (after releasing the engine lock)."""
+    GRAPH_STATE when the caller must now rebuild the graph state (after releasing the engine lock).
+    """
     state.applied = {k for k in state.applied if k.partition("@")[0] != str(row.id)}
     if user_only(row) and rebuild_user(state, journal, row.user, row):
         return USER_STATE
@@ -49,7 +50,8 @@ def rebuild_user(
     state: InteractionState, journal: InteractionLog, user: str, undone: Interaction | None = None
 ) -> bool:
     """Rebuild ``user``'s state from their active per-user rows applied to ``state``; False when only a
-    graph rebuild gives the replay's answer (see the module docstring)."""
+    graph rebuild gives the replay's answer (see the module docstring).
+    """
     graph = state.graph
     index = graph.model.ids.index(schema.ATTRIBUTE)
     if (

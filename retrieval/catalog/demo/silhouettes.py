@@ -108,7 +108,7 @@ def mirror(pts: list[Pt]) -> list[Pt]:
 
 
 def x_at(outline: list[Pt], y: float) -> float:
-    """x of the left outline at height ``y`` (linear between its points)."""
+    """X of the left outline at height ``y`` (linear between its points)."""
     for (x0, y0), (x1, y1) in zip(outline, outline[1:], strict=False):
         if y0 <= y <= y1 and y1 > y0:
             return lerp(x0, x1, (y - y0) / (y1 - y0))
