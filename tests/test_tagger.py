@@ -12,7 +12,8 @@ from retrieval.catalog.taxonomy import Taxonomy
 from retrieval.cli.main import main
 from retrieval.errors import DatasetError, InteractionError, ModelNotFoundError
 from retrieval.interactions.tagger import TEST_CONFIG, MetadataTagger, Normaliser, load_labelled
-from retrieval.interactions.tagger_data import SentenceGenerator, labels_for, spans_to_tags, tokenize
+from retrieval.interactions.tagger_bio import labels_for, spans_to_tags, tokenize
+from retrieval.interactions.tagger_sentences import SentenceGenerator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fashioniq_val_labelled.jsonl"
 TAXONOMY = Taxonomy.load()

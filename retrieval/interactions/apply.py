@@ -28,10 +28,8 @@ from retrieval.interactions.overlay import LikeBook, UserState
 
 log = logging.getLogger(__name__)
 
-HAS_USER_ATTR = (schema.IMAGE, schema.HAS_USER_ATTRIBUTE, schema.ATTRIBUTE)
-LIKED_WITH = (schema.IMAGE, schema.LIKED_WITH, schema.IMAGE)
-LIKED_FOR = (schema.IMAGE, schema.LIKED_FOR, schema.CAPTION)
-LIKED_FROM = (schema.IMAGE, schema.LIKED_FROM, schema.IMAGE)
+# relation name -> canonical relation, for the ``(attribute, relation)`` pairs GraphFacts.attributes_of gives
+IMAGE_ATTRIBUTE_ETYPE: dict[str, schema.CanonicalEtype] = {e[1]: e for e in schema.IMAGE_ATTRIBUTE_RELATIONS}
 
 
 def ms(t0: float, t1: float) -> float:
@@ -159,8 +157,10 @@ class InteractionState:
             return {}, message + " (for you until staff accept it)"
         remove: dict[schema.CanonicalEtype, list[tuple[int, int]]] = {}
         for old, rel in drop:
-            remove.setdefault((schema.IMAGE, rel, schema.ATTRIBUTE), []).append((image, old))
-        changed = g.apply_edit(edges={HAS_USER_ATTR: [(image, a) for a in add]}, remove=remove, reembed=reembed)
+            remove.setdefault(IMAGE_ATTRIBUTE_ETYPE[rel], []).append((image, old))
+        changed = g.apply_edit(
+            edges={schema.IMAGE_HAS_USER_ATTRIBUTE: [(image, a) for a in add]}, remove=remove, reembed=reembed
+        )
         who = row.user if row.accepted_by is None else f"a shopper, accepted by {row.accepted_by}"
         for a in add:
             g.facts.record_statement(image, a, who)
@@ -178,16 +178,16 @@ class InteractionState:
         ids = self.graph.model.ids
         nodes: dict[str, list[tuple[str, np.ndarray]]] = {}
         edges: dict[schema.CanonicalEtype, list[tuple[int, int]]] = {
-            LIKED_WITH: [(a, b) for i, a in enumerate(liked) for b in liked[i + 1 :]]
+            schema.IMAGE_LIKED_WITH: [(a, b) for i, a in enumerate(liked) for b in liked[i + 1 :]]
         }
         if feat is not None:
             cap = ids.index(schema.CAPTION).get(text)
             if cap is None:
                 cap = len(ids.captions)
                 nodes[schema.CAPTION] = [(text, feat)]
-            edges[LIKED_FOR] = [(n, cap) for n in liked]
+            edges[schema.IMAGE_LIKED_FOR] = [(n, cap) for n in liked]
         if cand is not None:
-            edges[LIKED_FROM] = [(n, cand) for n in liked]
+            edges[schema.IMAGE_LIKED_FROM] = [(n, cand) for n in liked]
         changed = self.graph.apply_edit(nodes=nodes, edges=edges, reembed=reembed)
         self.likes.add(cand, feat, tuple(liked))
         return changed, "remembered"

@@ -1,10 +1,10 @@
 """Interactions without retraining (paper 2.2, issue 4): :class:`InteractionService` owns the log, applies
 its rows (:class:`~retrieval.interactions.apply.InteractionState`), undo and accept, and the user overlays.
 
-Every interaction runs validate -> log -> apply. Validation raises a typed error (UnknownItemError,
-InteractionError) before anything is written; the row is then committed to the
-:class:`~retrieval.interactions.log.InteractionLog` (its id is the receipt's ``interaction_id``) and
-only then applied. Applying reads nothing but the row's payload and the current graph, so
+Every interaction runs validate -> log -> apply. Validation (:mod:`retrieval.interactions.validation`)
+raises a typed error (UnknownItemError, InteractionError) before anything is written; the row is
+then committed to the :class:`~retrieval.interactions.log.InteractionLog` (its id is the receipt's
+``interaction_id``) and only then applied. Applying reads nothing but the row's payload and the current graph, so
 ``Engine.load`` replaying the log (undone rows skipped) rebuilds the same graph, states and rankings.
 
 * **More metadata** (``add_metadata``): the statement's attributes (:mod:`retrieval.interactions.statements`: the
@@ -44,36 +44,35 @@ pass (for the benchmark).
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from retrieval.api import InteractionReceipt
-from retrieval.catalog.taxonomy import normalise_text
 from retrieval.errors import InteractionError
 from retrieval.graph import schema
 from retrieval.graph.build import attribute_name
 from retrieval.index.heap import settle
 from retrieval.index.state import GraphState
 from retrieval.interactions import log as ilog
+from retrieval.interactions import query_effects
 from retrieval.interactions.apply import InteractionState, ms
 from retrieval.interactions.log import Interaction, InteractionLog, LogConfig
 from retrieval.interactions.overlay import UserState
+from retrieval.interactions.settings import InteractionSettings, check_like_scope
 from retrieval.interactions.statements import StatementReader, find_tagger
 from retrieval.interactions.undo import GRAPH_STATE, forget, rebuild_user
+from retrieval.interactions.validation import check_found, check_user, check_words, liked_photos
 
 log = logging.getLogger(__name__)
 
 LOG_FILE = "interactions.db"
-MAX_LIKED = 50
-LIKE_SCOPES = ("global", "user")
 
 
 @dataclass(frozen=True)
@@ -92,58 +91,12 @@ def _image_ids(payload: dict[str, Any]) -> tuple[str, ...]:
     return (payload["image_id"],) if "image_id" in payload else tuple(payload["liked_ids"])
 
 
-class InteractionSettings(Protocol):
-    """The settings the service reads, read-only (:class:`retrieval.engine.config.EngineConfig` has them)."""
-
-    @property
-    def like_scope(self) -> str:
-        """``EngineConfig.like_scope``."""
-        ...
-
-    @property
-    def max_text_chars(self) -> int:
-        """``EngineConfig.max_text_chars``."""
-        ...
-
-    @property
-    def log_url(self) -> str | None:
-        """``EngineConfig.log_url``."""
-        ...
-
-    @property
-    def trusted(self) -> tuple[str, ...]:
-        """``EngineConfig.trusted``."""
-        ...
-
-    @property
-    def tagger_dir(self) -> str | None:
-        """``EngineConfig.tagger_dir``."""
-        ...
-
-    @property
-    def tagger_min_score(self) -> float:
-        """``EngineConfig.tagger_min_score``."""
-        ...
-
-    @property
-    def like_boost(self) -> float:
-        """``EngineConfig.like_boost``."""
-        ...
-
-    @property
-    def like_text_min(self) -> float:
-        """``EngineConfig.like_text_min``."""
-        ...
-
-    @property
-    def like_candidate_min(self) -> float:
-        """``EngineConfig.like_candidate_min``."""
-        ...
-
-    @property
-    def user_fact_boost(self) -> float:
-        """``EngineConfig.user_fact_boost``."""
-        ...
+def _receipt(row: Interaction, message: str, new: tuple[str, ...] = ()) -> InteractionReceipt:
+    """The receipt of a logged row: its id, kind, author, scope, photos and attributes."""
+    p = row.payload
+    return InteractionReceipt(
+        row.id, row.kind, row.user, row.scope, _image_ids(p), tuple(p.get("attributes", ())), new, message
+    )
 
 
 class InteractionService:
@@ -168,11 +121,7 @@ class InteractionService:
         log: InteractionLog | None = None,
         lock: threading.RLock | None = None,
     ) -> None:
-        if cfg.like_scope not in LIKE_SCOPES:
-            raise InteractionError(
-                f"EngineConfig.like_scope {cfg.like_scope!r} is unknown.",
-                fix=f"use one of {', '.join(LIKE_SCOPES)}",
-            )
+        check_like_scope(cfg.like_scope)
         self.cfg = cfg
         self._state = state
         self._text_feature = text_feature
@@ -251,31 +200,9 @@ class InteractionService:
             self.graph.full_reembed()
         return ms(t0, time.perf_counter())
 
-    # -- validation ----------------------------------------------------------------------
-    @staticmethod
-    def _check_user(user: Any) -> str:
-        if not isinstance(user, str) or not user.strip() or len(user) > ilog.MAX_USER_CHARS:
-            raise InteractionError(
-                f"Bad user id {str(user)[:40]!r}.",
-                fix=f"pass the shopper's sender id (1..{ilog.MAX_USER_CHARS} characters)",
-            )
-        return user
-
-    def _check_words(self, text: Any, what: str, *, required: bool) -> str:
-        if text is None and not required:
-            return ""
-        if not isinstance(text, str) or (required and not text.strip()):
-            raise InteractionError(f"The {what} is empty.", fix='say what the product is, e.g. "that shirt is linen"')
-        if len(text) > self.cfg.max_text_chars:
-            raise InteractionError(
-                f"The {what} has {len(text)} characters; the limit is {self.cfg.max_text_chars}.",
-                fix='state one fact in a short sentence, e.g. "that shirt is linen"',
-            )
-        return " ".join(text.split())
-
     # -- the interactions ----------------------------------------------------------------
     def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
-        """ "that shirt is linen": record the attributes a person states about ``image_id``.
+        """Record the attributes a person states about ``image_id`` ("that shirt is linen").
 
         Raises:
             UnknownItemError: no such photo.
@@ -284,15 +211,10 @@ class InteractionService:
         t0 = time.perf_counter()
         with self._lock:
             self.graph.node(image_id)
-            user = self._check_user(user)
-            statement = self._check_words(statement, "metadata statement", required=True)
+            user = check_user(user)
+            statement = check_words(statement, "metadata statement", required=True, max_chars=self.cfg.max_text_chars)
             found = self.reader.read(statement)
-            if not found:
-                short = statement if len(statement) <= 60 else statement[:57] + "..."
-                raise InteractionError(
-                    f'Found no product detail to record in "{short}".',
-                    fix='name the detail, e.g. "that shirt is linen" or "it has long sleeves"',
-                )
+            check_found(found, statement)
             for f in found:  # warm the text cache: applying cannot fail on the encoder after logging
                 self._text_feature(attribute_name(f.key))
             payload = {
@@ -306,7 +228,7 @@ class InteractionService:
             return self._record("metadata", user, payload, ilog.GLOBAL, t0, new)
 
     def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
-        """ "I like that": the shopper liked ``liked_ids`` among the results of (``candidate_id``, ``text``).
+        """The shopper liked ``liked_ids`` among the results of (``candidate_id``, ``text``): "I like that".
 
         Raises:
             UnknownItemError: an unknown candidate or liked id.
@@ -314,30 +236,18 @@ class InteractionService:
         """
         t0 = time.perf_counter()
         with self._lock:
-            user = self._check_user(user)
+            user = check_user(user)
             if candidate_id is not None:
                 self.graph.node(candidate_id)
-            if isinstance(liked_ids, str) or not isinstance(liked_ids, list | tuple):
-                raise InteractionError(
-                    f"liked_ids must be a list of image ids, got {type(liked_ids).__name__}.",
-                    fix='pass e.g. ["women/dresses/dress/123/123_0.jpeg"]',
-                )
-            for i in liked_ids:
-                self.graph.node(i)
-            liked = [i for i in dict.fromkeys(liked_ids) if i != candidate_id]
-            if not liked or len(liked) > MAX_LIKED:
-                raise InteractionError(
-                    f"A like needs 1..{MAX_LIKED} liked photos other than the pick; got {len(liked)}.",
-                    fix="say which results you like, e.g. the first and third",
-                )
-            text = self._check_words(text, "liked query's text", required=False)
+            liked = liked_photos(liked_ids, candidate_id, self.graph.node)
+            text = check_words(text, "liked query's text", required=False, max_chars=self.cfg.max_text_chars)
             if text:
                 self._text_feature(text)
             payload = {"candidate_id": candidate_id, "text": text, "liked_ids": liked}
             return self._record("like", user, payload, self.cfg.like_scope, t0)
 
     def dislike(self, image_id: str, user: str) -> InteractionReceipt:
-        """ "not this one": hide ``image_id`` (and its product) from ``user`` and lower similar ones for them.
+        """Hide ``image_id`` (and its product) from ``user`` and lower similar ones for them ("not this one").
 
         Raises:
             UnknownItemError: no such photo.
@@ -346,7 +256,7 @@ class InteractionService:
         t0 = time.perf_counter()
         with self._lock:
             self.graph.node(image_id)
-            user = self._check_user(user)
+            user = check_user(user)
             return self._record("dislike", user, {"image_id": image_id}, ilog.USER, t0)
 
     def accept(self, interaction_id: int, staff_user: str) -> InteractionReceipt:
@@ -365,20 +275,10 @@ class InteractionService:
             )  # the statement left the author's overlay, as on a replay
         if rebuild:
             self._rebuild_all()
-        with self._lock:
-            p = row.payload
-            return InteractionReceipt(
-                row.id,
-                row.kind,
-                row.user,
-                row.scope,
-                (p["image_id"],),
-                tuple(p.get("attributes", ())),
-                message=f"accepted by {staff_user}",
-            )
+        return _receipt(row, f"accepted by {staff_user}")
 
     def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
-        """ "undo that": cancel an interaction; the engine then answers as a fresh load replaying the log.
+        """Cancel an interaction ("undo that"); the engine then answers as a fresh load replaying the log.
 
         ``user`` may undo their own interactions, a trusted sender anyone's. The receipt describes the
         interaction undone (its id, kind, author, scope, photos and attributes).
@@ -389,7 +289,7 @@ class InteractionService:
         """
         t0 = time.perf_counter()
         with self._lock:
-            user = self._check_user(user)
+            user = check_user(user)
             journal = self.interaction_log
             row = journal.get(interaction_id)
             t1 = time.perf_counter()
@@ -418,16 +318,7 @@ class InteractionService:
                 rebuilt,
                 ms(t2, t3),
             )
-            p = row.payload
-            return InteractionReceipt(
-                row.id,
-                row.kind,
-                row.user,
-                row.scope,
-                _image_ids(p),
-                tuple(p.get("attributes", ())),
-                message=f"undone by {user}",
-            )
+            return _receipt(row, f"undone by {user}")
 
     def _record(
         self, kind: str, user: str, payload: dict[str, Any], scope: str, t0: float, new: tuple[str, ...] = ()
@@ -451,9 +342,7 @@ class InteractionService:
         self.last_interaction = InteractionTiming(
             kind, ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), sum(len(v) for v in changed.values())
         )
-        return InteractionReceipt(
-            rid, kind, user, scope, _image_ids(payload), tuple(payload.get("attributes", ())), new, message
-        )
+        return _receipt(row, message, new)
 
     def _rebuild_all(self) -> None:
         """Load a new graph state, replay the log into a new InteractionState, swap it in.
@@ -483,54 +372,21 @@ class InteractionService:
             ms(t1, t2),
         )
 
-    # -- what queries read ---------------------------------------------------------------
+    # -- what queries read (:mod:`retrieval.interactions.query_effects`) -----------------
     def new_mentions(self, text: str, user: str | None) -> list[int]:
         """Attribute nodes added by interactions whose names the words contain (the user's pending ones too)."""
-        state = self._state.user_state(user)
-        tables = [t for t in (self._state.phrases, state.phrases if state else None) if t]
-        if not tables:
-            return []
-        norm = normalise_text(text)
-        return [
-            a
-            for t in tables
-            for phrase, a in t.items()
-            if re.search(r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])", norm)
-        ]
+        return query_effects.new_mentions(self._state, text, user)
 
     def boosts(self, candidate: int | None, text: str, asked: list[int], user: str | None) -> dict[int, float] | None:
         """Per-node score lifts of one query: similar earlier likes, the user's pending metadata."""
-        state = self._state.user_state(user)
-        out: dict[int, float] = {}
-        books = [b for b in (self._state.likes, state.likes if state else None) if b]
-        if books:
-            feat = self._text_feature(text)
-            for book in books:
-                book.boosts(
-                    candidate,
-                    feat,
-                    self.graph.embeddings,
-                    weight=self.cfg.like_boost,
-                    text_min=self.cfg.like_text_min,
-                    candidate_min=self.cfg.like_candidate_min,
-                    out=out,
-                )
-        if state and state.has_facts:
-            for a in asked:
-                for n in state.images_stated(a):
-                    out[n] = out.get(n, 0.0) + self.cfg.user_fact_boost
-                for n in state.images_denied(a):
-                    out[n] = out.get(n, 0.0) - self.cfg.user_fact_boost
-        return out or None
+        return query_effects.boosts(
+            self._state, candidate, text, asked, user, cfg=self.cfg, text_feature=self._text_feature
+        )
 
     def facts_for(self, user: str | None) -> Any:
         """The graph facts ``user`` sees (shared facts plus their pending overlay)."""
-        state = self._state.user_state(user)
-        facts = self.graph.facts
-        return state.explainer(facts).facts if state and state.has_facts else facts
+        return query_effects.facts_for(self._state, user)
 
     def explainer_for(self, user: str | None) -> Any:
         """The explainer of the graph as ``user`` sees it."""
-        state = self._state.user_state(user)
-        g = self.graph
-        return state.explainer(g.facts) if state and state.has_facts else g.explainer
+        return query_effects.explainer_for(self._state, user)

@@ -3,7 +3,7 @@
 "that shirt is linen" -> ``material:linen``; "it has a halter neckline" -> ``neckline:halter``
 (a new attribute: the paper adds a span that matches nothing as a new node). The tagger is trained
 offline by :func:`retrieval.interactions.tagger_train.train_tagger` on sentences generated from the taxonomy
-(:mod:`retrieval.interactions.tagger_data`); it needs no download: character embeddings over a locally built
+(:mod:`retrieval.interactions.tagger_sentences`); it needs no download: character embeddings over a locally built
 character dictionary, stacked with word embeddings learnt from scratch.
 
 Model directory: ``tagger.pt`` (Flair), ``tagger_config.json`` (:class:`TaggerConfig`) and
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from retrieval.catalog.taxonomy import CATEGORY, DEFAULT_TAXONOMY, Taxonomy, attribute_key, normalise_text
 from retrieval.config import load_config
 from retrieval.errors import DatasetError, InteractionError, ModelNotFoundError
-from retrieval.interactions.tagger_data import TaggedSentence, label_of, spans_to_tags, tokenize
+from retrieval.interactions.tagger_bio import TaggedSentence, label_of, spans_to_tags, tokenize
 
 if TYPE_CHECKING:
     from flair.data import Sentence

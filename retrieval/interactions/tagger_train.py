@@ -41,8 +41,9 @@ from retrieval.interactions.tagger import (
     quiet_flair,
     to_flair,
 )
-from retrieval.interactions.tagger_data import SentenceGenerator, labels_for
+from retrieval.interactions.tagger_bio import labels_for
 from retrieval.interactions.tagger_embeddings import BatchedCharacterEmbeddings
+from retrieval.interactions.tagger_sentences import SentenceGenerator
 
 log = logging.getLogger(__name__)
 
