@@ -35,7 +35,7 @@ ENGINE_SRC := $(filter-out retrieval/errors.py,$(wildcard \
 	retrieval/catalog/taxonomy.py retrieval/training/artifacts.py retrieval/model/attributes.py retrieval/catalog/records.py retrieval/config.py \
 	retrieval/training/config.py retrieval/model/losses.py retrieval/training/sim_edits.py retrieval/catalog/text_attributes.py \
 	retrieval/features/*.py retrieval/catalog/datasets/*.py))
-TAGGER_SRC := retrieval/interactions/tagger.py retrieval/interactions/tagger_data.py retrieval/interactions/tagger_train.py retrieval/catalog/taxonomy.py
+TAGGER_SRC := retrieval/interactions/tagger.py retrieval/interactions/tagger_train.py retrieval/interactions/tagger_embeddings.py retrieval/interactions/tagger_sentences.py retrieval/interactions/tagger_bio.py retrieval/interactions/tagger_values.py retrieval/interactions/tagger_noise.py retrieval/interactions/tagger_templates.py retrieval/catalog/taxonomy.py
 VOCAB_SRC := retrieval/catalog/vocabulary.py retrieval/cli/dialogue.py retrieval/catalog/taxonomy.py
 RASA_INPUTS := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from retrieval.errors import ConfigError
 from retrieval.features.onnx_runtime import RUNTIMES as TEXT_RUNTIMES
 from retrieval.index.vectors import IndexConfig
-from retrieval.interactions.service import LIKE_SCOPES
+from retrieval.interactions.settings import LIKE_SCOPES
 
 ENGINE_CONFIG_FILE = "engine_config.json"
 
