@@ -70,7 +70,7 @@ def assert_in_graph(g, ids, exp) -> None:
 
 
 def test_modify_explanation_shared_replaced_concepts(hand):
-    info, facts, ex = hand
+    info, _facts, ex = hand
     a = lambda k: _n(info, schema.ATTRIBUTE, k)  # noqa: E731
     cand, res = _n(info, schema.IMAGE, "red-dress"), _n(info, schema.IMAGE, "black-dress")
     exp = ex.explain(cand, [a("color:black")], res)
@@ -93,7 +93,7 @@ def test_modify_explanation_shared_replaced_concepts(hand):
 
 
 def test_missing_independent_and_sibling_concepts(hand):
-    info, facts, ex = hand
+    info, _facts, ex = hand
     a = lambda k: _n(info, schema.ATTRIBUTE, k)  # noqa: E731
     cand, jump = _n(info, schema.IMAGE, "red-dress"), _n(info, schema.IMAGE, "black-jumpsuit")
     exp = ex.explain(cand, [a("color:black"), a("details:pockets")], jump)
@@ -117,7 +117,7 @@ def test_missing_independent_and_sibling_concepts(hand):
 
 
 def test_search_and_describe_explanations(hand):
-    info, facts, ex = hand
+    info, _facts, ex = hand
     a = lambda k: _n(info, schema.ATTRIBUTE, k)  # noqa: E731
     res = _n(info, schema.IMAGE, "black-dress")
     exp = ex.explain(None, [a("color:black"), a("category:dress")], res)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,10 @@ import numpy as np
 
 from retrieval.api import Explanation, InteractionReceipt, Result
 from retrieval.config import load_config
-from retrieval.engine.checks import check_k, check_text
+from retrieval.engine.answer import Answerer
 from retrieval.engine.config import ENGINE_CONFIG_FILE, EngineConfig
 from retrieval.engine.query_text import QueryText
-from retrieval.engine.ranking import Ranker, unwanted_keys
-from retrieval.engine.request import Evidence, RequestStep, with_unmet
+from retrieval.engine.request import with_unmet
 from retrieval.features.base import blas_controller, one_thread
 from retrieval.graph.explain import Explainer, GraphFacts
 from retrieval.index.state import GraphState, Items
@@ -105,10 +104,8 @@ class Engine:
         if self.cfg.reembed_tol is not None:
             graph.model.reembed_tol = float(self.cfg.reembed_tol)
         self.text = text or QueryText(graph.model, runtime=self.cfg.text_runtime, cache_size=self.cfg.text_cache_size)
-        self.ranker = Ranker(self.cfg, self.text.text_feature)
         self._lock = threading.RLock()
         self._blas = blas_controller()  # type: ignore[no-untyped-call]  # features/base.py is not typed yet
-        self._step: RequestStep | None = None
         self.interactions = InteractionService(
             InteractionState(graph, self.text.text_feature),
             self.cfg,
@@ -117,6 +114,7 @@ class Engine:
             log=log,
             lock=self._lock,
         )
+        self.answer = Answerer(self.cfg, self.text, self.interactions)
 
     def _reload_graph(self) -> GraphState:
         g = self.graph
@@ -252,19 +250,19 @@ class Engine:
 
     # -- interactions ----------------------------------------------------------------------
     def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
-        """ "that shirt is linen" (:meth:`InteractionService.add_metadata`)."""
+        """A metadata statement, "that shirt is linen" (:meth:`InteractionService.add_metadata`)."""
         return self.interactions.add_metadata(image_id, statement, user)
 
     def like(self, candidate_id: str | None, text: str, liked_ids: list[str], user: str) -> InteractionReceipt:
-        """ "I like that" (:meth:`InteractionService.like`)."""
+        """A like, "I like that" (:meth:`InteractionService.like`)."""
         return self.interactions.like(candidate_id, text, liked_ids, user)
 
     def dislike(self, image_id: str, user: str) -> InteractionReceipt:
-        """ "not this one" (:meth:`InteractionService.dislike`)."""
+        """A dislike, "not this one" (:meth:`InteractionService.dislike`)."""
         return self.interactions.dislike(image_id, user)
 
     def undo(self, interaction_id: int, user: str) -> InteractionReceipt:
-        """ "undo that" (:meth:`InteractionService.undo`)."""
+        """An undo, "undo that" (:meth:`InteractionService.undo`)."""
         return self.interactions.undo(interaction_id, user)
 
     def accept(self, interaction_id: int, staff_user: str) -> InteractionReceipt:
@@ -295,81 +293,22 @@ class Engine:
         with self._lock:
             return self.graph.apply_edit(nodes=nodes, edges=edges, remove=remove, reembed=reembed)
 
-    # -- validation ----------------------------------------------------------------------
+    # -- the words (:class:`~retrieval.engine.answer.Answerer`) -------------------------------
     def node(self, image_id: str) -> int:
         """Image node id of ``image_id`` (UnknownItemError if the catalog has no such photo)."""
         return self.graph.node(image_id)
 
-    def _check_text(self, text: Any) -> str:
-        lexicon = self.text.lexicon if self.cfg.require_known_word else None
-        return check_text(text, max_chars=self.cfg.max_text_chars, lexicon=lexicon)
-
-    def _check_k(self, k: Any) -> int:
-        return check_k(k, self.cfg.max_k)
-
-    def _skip(self, g: GraphState, exclude: Iterable[str], user: str | None, candidate: int | None = None) -> set[int]:
-        """Nodes never returned: excluded ids, the user's hidden ones, the candidate (and their products' photos)."""
-        if isinstance(exclude, str):
-            exclude = (exclude,)
-        skip = g.nodes_of(exclude)
-        state = self.interactions.user_state(user)
-        if state:
-            skip |= state.hidden
-        if candidate is not None:
-            skip.add(candidate)
-        return self.ranker.with_products(g, skip)
-
     def asked(self, text: str, mentioned: list[int]) -> list[int]:
         """The mentioned attribute nodes the words ask for (not those they drop: "instead of red")."""
-        drop = unwanted_keys(text, self.taxonomy)
-        keys = self.facts.attr_keys
-        return [a for a in mentioned if keys[a] not in drop] if drop else mentioned
+        return self.answer.asked(text, mentioned)
 
     def mentions(self, text: str, user: str | None = None) -> list[int]:
-        """Attribute nodes the words mention (the rule the graph was built with, plus attributes that
-        interactions added: everyone's, and ``user``'s pending ones).
-        """
-        found: list[int] = self.model.mentions(text)
-        extra = self.interactions.new_mentions(text, user)
-        return found + [a for a in extra if a not in found] if extra else found
-
-    def query_vector(self, candidate: int, text: str, mentioned: list[int]) -> np.ndarray:
-        """Normalised query vector: the words as a sink caption node, composed with the candidate."""
-        model = self.model
-        cap = model.embed_new_caption(self.text.text_feature(text), candidate, mentioned)
-        vector: np.ndarray = model.compose(candidate, cap)
-        return vector
+        """Attribute nodes the words mention (taxonomy phrases, plus attributes interactions added)."""
+        return self.answer.mentions(text, user)
 
     def filter_nodes(self, filters: dict[str, Any], *, user: str | None = None) -> np.ndarray:
         """Image nodes passing ``filters`` (group -> value or list of values; AND over groups, OR within)."""
-        return self.ranker.filter_nodes(self.graph, filters, self.interactions.facts_for(user))
-
-    def _request_step(self, g: GraphState) -> RequestStep:
-        """The EI-tree step (:mod:`retrieval.engine.request`), remade when the embeddings change."""
-        step = self._step
-        if step is None or step.emb is not g.embeddings:
-            it = g.items
-            evidence = Evidence(g.facts, it.categories, it.captions, g.taxonomy)
-            step = self._step = RequestStep(evidence, g.embeddings, it.product_ids, g.taxonomy)
-        return step
-
-    # -- results -------------------------------------------------------------------------
-    def _results(
-        self,
-        g: GraphState,
-        nodes: Iterable[int],
-        scores: Iterable[float],
-        candidate: int | None,
-        mentioned: list[int],
-        explainer: Explainer,
-    ) -> list[Result]:
-        it = g.items
-        nodes = [int(n) for n in nodes]
-        exps = explainer.explain_many(candidate, mentioned, nodes) if self.cfg.explain else [Explanation()] * len(nodes)
-        return [
-            Result(it.image_ids[n], it.product_ids[n], float(s), it.captions[n], it.categories[n], it.paths[n], e)
-            for n, s, e in zip(nodes, scores, exps, strict=True)
-        ]
+        return self.answer.filter_nodes(filters, user=user)
 
     # -- EngineAPI -----------------------------------------------------------------------
     def modify(
@@ -377,24 +316,24 @@ class Engine:
     ) -> list[Result]:
         """Products like ``candidate_id`` with the modification ``text``, best first (candidate excluded)."""
         with self._lock, one_thread(self._blas):
-            g, inter = self.graph, self.interactions
+            g, inter, ans = self.graph, self.interactions, self.answer
             cand = g.node(candidate_id)
-            text, k = self._check_text(text), self._check_k(k)
-            mentioned = self.mentions(text, user)
-            q = self.query_vector(cand, text, mentioned)
-            asked = self.asked(text, mentioned)
+            text, k = ans.check_text(text), ans.check_k(k)
+            mentioned = ans.mentions(text, user)
+            q = ans.query_vector(cand, text, mentioned)
+            asked = ans.asked(text, mentioned)
             boost = inter.boosts(cand, text, asked, user)
-            skip = self._skip(g, exclude, user, cand)
+            skip = ans.skip(g, exclude, user, cand)
             state = inter.user_state(user)
-            step = self._request_step(g)  # the EI tree honoured: retrieval/engine/request.py
+            step = ans.request_step(g)  # the EI tree honoured: retrieval/engine/request.py
             req = step.request(cand, text)
             ranked = None
             if req is None:
-                scores, ids = self.ranker.knn(g, q, k, skip, state, boost=boost)
+                scores, ids = ans.ranker.knn(g, q, k, skip, state, boost=boost)
             else:
-                ranked = step.answer(req, q, k, skip, lambda n: self.ranker.knn(g, q, n, skip, state, boost=boost))
+                ranked = step.answer(req, q, k, skip, lambda n: ans.ranker.knn(g, q, n, skip, state, boost=boost))
                 scores, ids = [s for s, _ in ranked], [n for _, n in ranked]
-            results = self._results(g, ids, scores, cand, asked, inter.explainer_for(user))
+            results = ans.results(g, ids, scores, cand, asked, inter.explainer_for(user))
             out: list[Result] = with_unmet(results, ranked)
             return out
 
@@ -418,34 +357,35 @@ class Engine:
             exclude: image ids not to return (e.g. already shown).
         """
         with self._lock, one_thread(self._blas):
-            g, inter = self.graph, self.interactions
-            text, k = self._check_text(text), self._check_k(k)
-            allowed = self.filter_nodes(filters, user=user) if filters else None
-            asked = self.asked(text, self.mentions(text, user))
+            g, inter, ans = self.graph, self.interactions, self.answer
+            text, k = ans.check_text(text), ans.check_k(k)
+            allowed = ans.filter_nodes(filters, user=user) if filters else None
+            asked = ans.asked(text, ans.mentions(text, user))
             boost = inter.boosts(None, text, asked, user)
-            scores, ids = self.ranker.text_search(
+            scores, ids = ans.ranker.text_search(
                 g,
                 text,
                 asked,
                 k,
-                self._skip(g, exclude, user),
+                ans.skip(g, exclude, user),
                 allowed,
                 inter.user_state(user),
                 boost,
                 inter.facts_for(user),
             )
-            return self._results(g, ids, scores, None, asked, inter.explainer_for(user))
+            return ans.results(g, ids, scores, None, asked, inter.explainer_for(user))
 
     def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
         """Graph explanation of ``result_id`` for the query (``candidate_id`` None: a first search), as
         ``user`` sees the graph (their pending statements included: "(as you told me)").
         """
         with self._lock, one_thread(self._blas):
+            ans = self.answer
             cand = self.node(candidate_id) if candidate_id is not None else None
             node = self.node(result_id)
-            text = self._check_text(text)
+            text = ans.check_text(text)
             explanation: Explanation = self.interactions.explainer_for(user).explain(
-                cand, self.asked(text, self.mentions(text, user)), node
+                cand, ans.asked(text, ans.mentions(text, user)), node
             )
             return explanation
 

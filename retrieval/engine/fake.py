@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from retrieval.api import Explanation, InteractionReceipt, Result
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 from retrieval.errors import InteractionError, InvalidQueryError, PermissionDeniedError, UnknownItemError
 
+logger = logging.getLogger(__name__)
 FIXTURE_DIR = Path(__file__).resolve().parent / "fake_catalog"
 MAX_K = 1000
 MAX_TEXT = 2000
@@ -206,9 +208,10 @@ class FakeEngine:
         shared: tuple[str, ...] = ()
         replaced: tuple[tuple[str, str], ...] = ()
         if cand is not None:
-            target, repl = self._target(cand.keys(), text)
+            _, repl = self._target(cand.keys(), text)
             shared = tuple(sorted((cand.keys() & item.keys()) - wanted))
-            replaced = tuple(r for r in repl if r[1] in item.keys())
+            have = item.keys()
+            replaced = tuple(r for r in repl if r[1] in have)
         parts = []
         if shared:
             parts.append("it shares " + ", ".join(split_key(k)[1] for k in shared) + " with your pick")
@@ -350,9 +353,10 @@ class FakeEngine:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m retrieval.engine.fake [OUT_DIR]``: (re)draw the fixture catalog; prints where."""
+    """``python -m retrieval.engine.fake [OUT_DIR]``: (re)draw the fixture catalog; logs where."""
     args = sys.argv[1:] if argv is None else argv
-    print(write_fixture_catalog(args[0] if args else FIXTURE_DIR))
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger.info("fixture catalog drawn in %s", write_fixture_catalog(args[0] if args else FIXTURE_DIR))
     return 0
 
 

@@ -9,8 +9,9 @@ penalties, and the attribute tiers of a first-turn text search) over a
 * :meth:`Ranker.text_search`: tiers of images by the summed weight of the mentioned attribute nodes linked to
   them (A.2's X set is the top tier); inside a tier, similarity of the learned image embedding to the
   tier's centroid; the index fills what the tiers leave.
-* :func:`retrieval.catalog.negation.unwanted_keys`: mentions the words ask to drop ("instead of red",
-  "without a hood"), so explanations and tiers do not count them as asked for.
+
+Mentions the words ask to drop ("instead of red", "without a hood") never reach the tiers:
+:mod:`retrieval.engine.answer` removes them (:func:`retrieval.catalog.negation.unwanted_keys`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.catalog.negation import unwanted_keys  # noqa: F401 (defined there; facade imports it from here)
 from retrieval.catalog.taxonomy import CATEGORY, attribute_key
 from retrieval.errors import InvalidQueryError
 from retrieval.graph import schema

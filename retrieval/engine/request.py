@@ -18,6 +18,7 @@ dropped.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from retrieval.catalog.negation import negated_mentions
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 from retrieval.graph import schema
+from retrieval.graph.facts import GraphFacts
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Request:
         return (cat, *((k, True) for k in self.want), *((k, False) for k in self.drop))
 
 
-def parse_request(text: str, category: str, cand_keys: set[str], taxonomy: Taxonomy) -> Request:
+def parse_request(text: str, category: str, cand_keys: Set[str], taxonomy: Taxonomy) -> Request:
     """The EI-tree reading of ``text`` as a change of a ``category`` product carrying ``cand_keys``."""
     want: dict[str, str] = {}  # group (exclusive) or key (independent) -> key
     drop: list[str] = []
@@ -98,11 +100,14 @@ class Ranked(list):
 
 
 class Evidence:
-    """Attribute keys per image node from the graph and the stated product captions (see module doc)."""
+    """Attribute keys per image node from the graph and the stated product captions (see module doc).
+
+    :meth:`keys` is cached per node until the facts change (``GraphFacts.version``, bumped by every edit).
+    """
 
     rich_caption = 3
 
-    def __init__(self, facts, categories: list[str], captions: list[str], taxonomy: Taxonomy) -> None:
+    def __init__(self, facts: GraphFacts, categories: list[str], captions: list[str], taxonomy: Taxonomy) -> None:
         self.facts = facts
         self.categories = categories
         self.taxonomy = taxonomy
@@ -118,8 +123,10 @@ class Evidence:
             by_key.setdefault(attribute_key(CATEGORY, cat), []).append(node)
         self._by_key = {k: np.asarray(v, dtype=np.int64) for k, v in by_key.items()}
         self._attr_of = {k: i for i, k in enumerate(facts.attr_keys)}
+        self._keys: dict[int, frozenset[str]] = {}
+        self._version = facts.version
 
-    def keys(self, node: int) -> set[str]:
+    def keys(self, node: int) -> frozenset[str]:
         """The attribute keys ``node`` carries, its catalog category included.
 
         Stated facts win over predictions: a group the product caption or a shopper's statement names
@@ -128,12 +135,21 @@ class Evidence:
         i.e. it is not the product's full description). Predicted category edges never count: the
         catalog's category is stated.
         """
+        if self._version != self.facts.version:
+            self._keys.clear()
+            self._version = self.facts.version
+        found = self._keys.get(node)
+        if found is None:
+            found = self._keys[node] = frozenset(self._read_keys(node))
+        return found
+
+    def _read_keys(self, node: int) -> set[str]:
         facts = self.facts
         stated = set(self._caption_keys[node]) if node < len(self._caption_keys) else set()
         gone = facts.dropped.get(node)
         if gone:
             stated -= {facts.attr_keys[a] for a in gone}
-        predicted = set()
+        predicted: set[str] = set()
         for a, rel in facts.attributes_of(node).items():
             key = facts.attr_keys[a]
             (stated if rel == schema.HAS_USER_ATTRIBUTE else predicted).add(key)

@@ -214,7 +214,7 @@ def more_metadata(model_dir: str | Path, cfg: SimulateConfig, *, progress: bool 
     truth = true_attributes(cat)
     ranking = attribute_ranking(truth)
     n = len(engine.model.ids.images)
-    half = np.sort(np.random.RandomState(cfg.seed).permutation(n)[: int(round(cfg.half * n))]).tolist()
+    half = np.sort(np.random.RandomState(cfg.seed).permutation(n)[: round(cfg.half * n)]).tolist()
     plans = [
         ("AA2", ranking[: METADATA_TOP[0]], range(n)),
         ("AA3", ranking[: METADATA_TOP[1]], range(n)),

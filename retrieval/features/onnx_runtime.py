@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -52,7 +51,7 @@ def export_module(
             opset_version=OPSET,
             dynamo=False,
         )
-        os.replace(part, path)
+        part.replace(path)
     meta = {**record, "torch": torch.__version__, "opset": OPSET, "export_s": round(time.perf_counter() - t0, 2)}
     record_path(path).write_text(json.dumps(meta, indent=2) + "\n")
     log.info("exported %s to %s in %.1f s", record.get("encoder", "a model"), path, meta["export_s"])

@@ -93,15 +93,14 @@ def other_runnable_tasks() -> int:
     average, a conservative stand-in.
     """
     try:
-        with open("/proc/loadavg", encoding="ascii") as fh:
-            running = int(fh.read().split()[3].split("/")[0])
+        running = int(Path("/proc/loadavg").read_text(encoding="ascii").split()[3].split("/")[0])
         if running <= 1:  # only the caller: no thread list to read (the usual case on an idle server)
             return 0
         own = 0
         for task in os.scandir("/proc/self/task"):
             try:
-                with open(os.path.join(task.path, "stat"), encoding="ascii") as fh:
-                    own += fh.read().rsplit(")", 1)[1].split()[0] == "R"
+                stat = Path(task.path, "stat").read_text(encoding="ascii")
+                own += stat.rsplit(")", 1)[1].split()[0] == "R"
             except OSError:  # the thread ended meanwhile
                 continue
         return max(0, running - own)

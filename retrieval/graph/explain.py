@@ -30,6 +30,7 @@ pick, its EI path and a caption, in that order for every result.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ def human_list(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c`` (at most MAX_LISTED named, then "N more")."""
     items = list(items)
     if len(items) > MAX_LISTED:
-        items = items[: MAX_LISTED - 1] + [f"{len(items) - MAX_LISTED + 1} more"]
+        items = [*items[: MAX_LISTED - 1], f"{len(items) - MAX_LISTED + 1} more"]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -130,7 +131,7 @@ class Explainer:
         if upto not in chain:
             return []
         out = [self._edge(schema.ATTRIBUTE, attr, schema.IS_A, schema.CONCEPT, chain[0])]
-        for a, b in zip(chain, chain[1 : chain.index(upto) + 1], strict=False):
+        for a, b in itertools.pairwise(chain[: chain.index(upto) + 1]):
             out.append(self._edge(schema.CONCEPT, a, schema.IS_A, schema.CONCEPT, b))
         return out
 

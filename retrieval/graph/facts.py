@@ -97,6 +97,7 @@ class GraphFacts:
     overlay: dict[int, dict[int, str]] = field(default_factory=dict)  # image -> {attr: relation} added later
     dropped: dict[int, set[int]] = field(default_factory=dict)  # image -> base attrs a statement replaced
     stated: dict[tuple[int, int], str] = field(default_factory=dict)  # (image, attr) -> who stated the edge
+    version: int = 0  # bumped by every edit: readers that cache per-image facts compare it
     _attr_images: Csr | None = None
     _overlay_by_attr: dict[int, set[int]] = field(default_factory=dict)
     _split: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -228,17 +229,20 @@ class GraphFacts:
         self.attr_concept = np.append(self.attr_concept, np.int64(concept))
         self._attr_images = None
         self._chains.clear()
+        self.version += 1
         return len(self.attr_concept) - 1
 
     def link_attribute(self, attr: int, concept: int) -> None:
         """Hang an attribute node created without a concept (a pending statement's) on ``concept``."""
         self.attr_concept[int(attr)] = int(concept)
         self._chains.clear()
+        self.version += 1
 
     def add_image_attribute(self, image: int, attr: int, relation: str = schema.HAS_USER_ATTRIBUTE) -> None:
         """Record a new image -> attribute edge (already added to the graph)."""
         self.overlay.setdefault(int(image), {})[int(attr)] = relation
         self._overlay_by_attr.setdefault(int(attr), set()).add(int(image))
+        self.version += 1
 
     def record_statement(self, image: int, attr: int, who: str) -> None:
         """Remember that ``who`` stated the (already added) ``image -has_user_attribute-> attr`` edge."""
@@ -251,3 +255,4 @@ class GraphFacts:
             self._overlay_by_attr.get(attr, set()).discard(image)
         if image < self.image_attrs.n_rows and attr in self.image_attrs.row(image):
             self.dropped.setdefault(image, set()).add(attr)
+        self.version += 1

@@ -281,7 +281,7 @@ class GraphState:
         for rel, a, b in ((etype, 0, 1), (schema.reverse(etype), 1, 0)):
             eids = []
             for p in pairs:
-                src, dst, eid = g.out_edges(torch.tensor([p[a]]), form="all", etype=rel)
+                _, dst, eid = g.out_edges(torch.tensor([p[a]]), form="all", etype=rel)
                 eids += eid[dst == p[b]].tolist()
             if eids:
                 g.remove_edges(torch.tensor(eids, dtype=torch.int64), etype=rel)

@@ -95,7 +95,7 @@ class VectorIndex:
 
     @property
     def kind(self) -> str:
-        """ "flat" or "hnsw"."""
+        """The index kind: "flat" or "hnsw"."""
         return self.cfg.kind
 
     def __len__(self) -> int:

@@ -1,6 +1,6 @@
-"""Fashion200K exactly as published and as TIRG (Vo et al. 2019) reads it.
+r"""Fashion200K exactly as published and as TIRG (Vo et al. 2019) reads it.
 
-Layout: ``<root>/labels/*_{train,test}_detect_all.txt`` with lines ``path \\t score \\t caption``
+Layout: ``<root>/labels/*_{train,test}_detect_all.txt`` with lines ``path \t score \t caption``
 (the split is the substring of the file name), ``<root>/test_queries.txt`` with lines
 ``source_path target_path``, images at ``<root>/women/<category>/<subcategory>/<id>/<id>_<k>.jpeg``.
 Captions are cleaned as TIRG does; the modification text is TIRG's "replace X with Y" built from
@@ -87,7 +87,7 @@ def product_and_category(image_path: str) -> tuple[str, str]:
 
 
 def read_label_file(path: Path, split: str) -> list[ImageRecord]:
-    """Read one ``*_detect_all.txt`` file (``path \\t score \\t caption`` per line)."""
+    r"""Read one ``*_detect_all.txt`` file (``path \t score \t caption`` per line)."""
     records = []
     for number, raw in enumerate(read_text(path).splitlines(), start=1):
         if not raw.strip():

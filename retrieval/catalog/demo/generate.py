@@ -1,8 +1,8 @@
-"""Generate the demo catalog in the Fashion200K layout plus ``meta/``.
+r"""Generate the demo catalog in the Fashion200K layout plus ``meta/``.
 
 Layout under ``out``::
 
-    labels/<folder>_{train,test}_detect_all.txt   path \\t score \\t caption
+    labels/<folder>_{train,test}_detect_all.txt   path \t score \t caption
     test_queries.txt                              source_path target_path (single test queries)
     women/<folder>/<subcategory>/<id>/<id>_<k>.jpeg
     meta/taxonomy.yml, attributes.jsonl, queries.jsonl, generator.json

@@ -8,6 +8,7 @@ Overlay colours are tones: a float shades the garment's base colour, an RGB is u
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ def mirror(pts: list[Pt]) -> list[Pt]:
 
 def x_at(outline: list[Pt], y: float) -> float:
     """X of the left outline at height ``y`` (linear between its points)."""
-    for (x0, y0), (x1, y1) in zip(outline, outline[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(outline):
         if y0 <= y <= y1 and y1 > y0:
             return lerp(x0, x1, (y - y0) / (y1 - y0))
     return min(outline, key=lambda p: abs(p[1] - y))[0]
