@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.engine_provider import get_engine, get_taxonomy, settings
-from actions.modifications import ModState, from_text, merge, phrase, query_text
+from actions.modifications import ModState, from_text, merge, phrase, query_text, unmet_phrase
 from actions.respond import (
     ERROR_RESPONSES,
     MODIFY,
@@ -22,6 +22,7 @@ from actions.respond import (
     show_page,
     user_text,
 )
+from retrieval.api import Ranked
 from retrieval.catalog.taxonomy import CATEGORY
 from retrieval.errors import InvalidQueryError
 
@@ -120,10 +121,12 @@ class ActionModify(Action):
                     {"title": tracker.get_slot("selected_title") or "", "changes": changes},
                 )
                 query = {"kind": MODIFY, "text": words, "candidate": selected}
+                unmet = results.unmet if isinstance(results, Ranked) else ()
+                note = ("utter_modify_unmet", {"missing": unmet_phrase(unmet)}) if unmet else None
                 return [
                     *mod_events(after),
                     SlotSet("last_text", text),
-                    *show_page(dispatcher, results, 0, query, header),
+                    *show_page(dispatcher, results, 0, query, header, note),
                 ]
             if search_text:
                 before = from_text(search_text, taxonomy)

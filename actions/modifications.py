@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from retrieval.catalog.negation import negated_mentions
-from retrieval.catalog.taxonomy import Taxonomy, normalise_text, split_key
+from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, normalise_text, split_key
 
 FILLER = frozenset(
     """a an the i i'm im am me my show some find looking look for want need would like to see this that it
@@ -68,6 +68,17 @@ def from_text(text: str, taxonomy: Taxonomy) -> ModState:
 def phrase(key: str) -> str:
     """Words for an attribute key that the taxonomy maps back to it ("long-sleeve" -> "long sleeve")."""
     return split_key(key)[1].replace("-", " ")
+
+
+def unmet_phrase(unmet: tuple[str, ...] | list[str]) -> str:
+    """Words for the values an answer could not meet ("red, a skirt and without hood")."""
+    words = []
+    for value in unmet:
+        key = value.removeprefix("-")
+        group = split_key(key)[0]
+        word = f"a {phrase(key)}" if group == CATEGORY else phrase(key)
+        words.append(f"without {word}" if value.startswith("-") else word)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def carried(before: ModState, after: ModState, text: str, taxonomy: Taxonomy) -> list[str]:

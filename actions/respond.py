@@ -105,8 +105,12 @@ def show_page(
     page: int,
     query: dict[str, Any],
     header: tuple[str, dict[str, Any]] | None,
+    note: tuple[str, dict[str, Any]] | None = None,
 ) -> list[EventType]:
-    """Show page ``page`` (0-based) of ``results`` as numbered cards; return the slot events."""
+    """Show page ``page`` (0-based) of ``results`` as numbered cards; return the slot events.
+
+    ``header`` and then ``note`` (a response name and its arguments) come before the cards.
+    """
     size = settings().page_size
     items = [shown_item(i + 1, r) for i, r in enumerate(results[page * size : (page + 1) * size])]
     if not items:
@@ -115,8 +119,9 @@ def show_page(
         else:
             dispatcher.utter_message(response="utter_no_more_results")
         return [SlotSet("results", []), SlotSet("page", 0.0), SlotSet("query", query)] if page == 0 else []
-    if header:
-        dispatcher.utter_message(response=header[0], **header[1])
+    for line in (header, note):
+        if line:
+            dispatcher.utter_message(response=line[0], **line[1])
     for item in items:
         dispatcher.utter_message(
             response="utter_product_card",

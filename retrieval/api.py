@@ -7,7 +7,9 @@ fake engine the action tests use). Everything is plain data, JSON-ready via :met
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,20 @@ class Result:
         return asdict(self)
 
 
+class Ranked(list[T]):
+    """Results in order, plus what the request could not get (what ``modify`` returns).
+
+    Attributes:
+        unmet: asked values (``color:red``, ``-details:hood`` for a drop) that the shown results lack
+            because fewer than the engine's ``min_satisfied`` products satisfy the whole request ("no
+            linen skirts with a zip; here are the closest"); empty when the request was met.
+        satisfied: how many returned products satisfy every requirement.
+    """
+
+    unmet: tuple[str, ...] = ()
+    satisfied: int = 0
+
+
 @dataclass(frozen=True)
 class InteractionReceipt:
     """What an interaction recorded (returned by add_metadata / like / dislike; by undo: what it cancelled)."""
@@ -112,8 +128,8 @@ class EngineAPI(Protocol):
 
     def modify(
         self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *, user: str | None = None
-    ) -> list[Result]:
-        """Refinement: products like ``candidate_id`` with the modification ``text``."""
+    ) -> Ranked[Result]:
+        """Refinement: products like ``candidate_id`` with the modification ``text`` (and what it could not meet)."""
         ...
 
     def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:

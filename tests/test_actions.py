@@ -12,6 +12,7 @@ from actions import engine_provider
 from actions.browse import ActionClarify, ActionModify, ActionSearch, ActionShowMore
 from actions.choose import ActionExplain, ActionSelect
 from actions.feedback import ActionAddMetadata, ActionDislike, ActionLike, ActionStartOver
+from actions.modifications import unmet_phrase
 from actions.undo import ActionUndo
 from retrieval.engine.fake import FakeEngine
 from retrieval.errors import InvalidQueryError, ModelNotFoundError
@@ -128,6 +129,30 @@ def test_modifications_apply_to_selection_and_accumulate(engine: FakeEngine) -> 
     chat.turn(ActionModify(), "with pockets", "modify")
     assert chat.slots["modifications"] == ["color:navy", "details:belt", "details:pockets"]  # independent adds
     assert engine.calls[-1][1][0] == picked  # always the selected product
+
+
+def test_a_change_too_few_products_carry_is_said_not_hidden(engine: FakeEngine) -> None:
+    """Issue 11: the answer names what it could not meet, then shows the closest products."""
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me red dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    out = chat.turn(ActionModify(), "in green with long sleeves and a zip", "modify")
+    notes = [m for m in out if m.get("response") == "utter_modify_unmet"]
+    assert len(notes) == 1 and cards(out), responses(out)
+    assert notes[0]["missing"] == "green, long sleeve and zip"
+    assert responses(out).index("utter_modify_unmet") < responses(out).index("utter_product_card")
+    chat = Chat("shopper-2")
+    chat.turn(ActionSearch(), "show me red dresses", "search")
+    chat.turn(ActionSelect(), "the first one", "select")
+    out = chat.turn(ActionModify(), "in black", "modify")
+    assert "utter_modify_unmet" not in responses(out), "a request four products meet needs no apology"
+
+
+def test_unmet_values_in_words() -> None:
+    assert unmet_phrase(["color:red"]) == "red"
+    assert unmet_phrase(["category:skirt", "-details:hood", "sleeve:long-sleeve"]) == (
+        "a skirt, without hood and long sleeve"
+    )
 
 
 def test_search_words_after_a_selection(engine: FakeEngine) -> None:

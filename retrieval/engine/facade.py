@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.api import Explanation, InteractionReceipt, Result
+from retrieval.api import Explanation, InteractionReceipt, Ranked, Result
 from retrieval.config import load_config
 from retrieval.engine.answer import Answerer
 from retrieval.engine.config import ENGINE_CONFIG_FILE, EngineConfig
@@ -313,8 +313,11 @@ class Engine:
     # -- EngineAPI -----------------------------------------------------------------------
     def modify(
         self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *, user: str | None = None
-    ) -> list[Result]:
-        """Products like ``candidate_id`` with the modification ``text``, best first (candidate excluded)."""
+    ) -> Ranked[Result]:
+        """Products like ``candidate_id`` with the modification ``text``, best first (candidate excluded).
+
+        The answer's ``unmet`` names the asked values too few products carry (:class:`~retrieval.api.Ranked`).
+        """
         with self._lock, one_thread(self._blas):
             g, inter, ans = self.graph, self.interactions, self.answer
             cand = g.node(candidate_id)
@@ -334,8 +337,7 @@ class Engine:
                 ranked = step.answer(req, q, k, skip, lambda n: ans.ranker.knn(g, q, n, skip, state, boost=boost))
                 scores, ids = [s for s, _ in ranked], [n for _, n in ranked]
             results = ans.results(g, ids, scores, cand, asked, inter.explainer_for(user))
-            out: list[Result] = with_unmet(results, ranked)
-            return out
+            return with_unmet(results, ranked)
 
     def search(
         self,

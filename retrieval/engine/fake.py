@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.api import Explanation, InteractionReceipt, Result
+from retrieval.api import Explanation, InteractionReceipt, Ranked, Result
+from retrieval.catalog.negation import negated_mentions
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 from retrieval.errors import InteractionError, InvalidQueryError, PermissionDeniedError, UnknownItemError
 
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 FIXTURE_DIR = Path(__file__).resolve().parent / "fake_catalog"
 MAX_K = 1000
 MAX_TEXT = 2000
+MIN_SATISFIED = 4  # fewer products carrying every asked value: the answer names the unmet ones
 
 # (id, caption, category, attributes besides the category)
 PRODUCTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -260,14 +262,29 @@ class FakeEngine:
 
     def modify(
         self, candidate_id: str, text: str, k: int = 10, exclude: tuple[str, ...] = (), *, user: str | None = None
-    ) -> list[Result]:
-        """Products closest to the candidate with the text's changes merged in."""
+    ) -> Ranked[Result]:
+        """Products closest to the candidate with the text's changes merged in.
+
+        ``unmet``: the asked values some of the first four lack, when fewer than four carry them all.
+        """
         self.calls.append(("modify", (candidate_id, text, k, user, tuple(exclude))))
         cand = self._item(candidate_id)
         self._check(text, k)
         target, _ = self._target(cand.keys(), text)
         skip = set(exclude) | self.hidden.get(user or "", set()) | {candidate_id}
-        return self._rank(target, k, skip, user, cand, text)
+        out = Ranked(self._rank(target, k, skip, user, cand, text))
+        asked = [(m.key, negation is None) for m, negation in negated_mentions(text, self.taxonomy)]
+
+        def met(have: set[str]) -> list[bool]:
+            return [(key in have) == wanted for key, wanted in asked]
+
+        out.satisfied = sum(all(met(self.items[r.image_id].keys())) for r in out)
+        if asked and out.satisfied < min(MIN_SATISFIED, k):
+            top = [met(self.items[r.image_id].keys()) for r in out[:MIN_SATISFIED]]
+            out.unmet = tuple(
+                key if wanted else "-" + key for i, (key, wanted) in enumerate(asked) if not all(m[i] for m in top)
+            )
+        return out
 
     def explain(self, candidate_id: str | None, text: str, result_id: str, *, user: str | None = None) -> Explanation:
         """Why ``result_id`` answers the query."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.api import Ranked, Result
 from retrieval.catalog.negation import negated_mentions
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
 from retrieval.graph import schema
@@ -83,20 +84,6 @@ def parse_request(text: str, category: str, cand_keys: Set[str], taxonomy: Taxon
         if split_key(k)[0] in visible & applies and split_key(k)[0] not in touched and k not in drop
     )
     return Request(cat, tuple(want.values()), tuple(drop), tuple(keep), new_cat is not None and new_cat != category)
-
-
-class Ranked(list):
-    """Results in order, plus what the request could not get.
-
-    Attributes:
-        unmet: asked values (``color:red``, ``-details:hood`` for a drop) that the shown results lack
-            because fewer than ``min_satisfied`` products satisfy the whole request ("no linen skirts with a
-            zip; here are the closest"); empty when the request was met.
-        satisfied: how many returned products satisfy every requirement.
-    """
-
-    unmet: tuple[str, ...] = ()
-    satisfied: int = 0
 
 
 class Evidence:
@@ -268,7 +255,7 @@ class RequestStep:
         )
         return req if (req.want or req.drop or req.new_category) else None
 
-    def answer(self, req: Request, q: np.ndarray, k: int, skip: set[int], knn) -> Ranked:
+    def answer(self, req: Request, q: np.ndarray, k: int, skip: set[int], knn) -> Ranked[tuple[float, int]]:
         """Top ``k`` for ``req``: ``knn(n)`` gives (scores, nodes) of the n nearest allowed nodes."""
         cfg = self.ranker.cfg
         s, n = knn(max(cfg.pool, 10 * k))
@@ -287,10 +274,10 @@ class RequestStep:
         return out
 
 
-def with_unmet(results: list, ranked: Ranked | None) -> list:
-    """``results`` as a :class:`Ranked` carrying ``ranked``'s unmet values (unchanged when None)."""
-    if ranked is None:
-        return results
+def with_unmet(results: list[Result], ranked: Ranked[tuple[float, int]] | None) -> Ranked[Result]:
+    """``results`` as a :class:`~retrieval.api.Ranked` carrying ``ranked``'s unmet values (none when None)."""
     out = Ranked(results)
+    if ranked is None:
+        return out
     out.unmet, out.satisfied = ranked.unmet, ranked.satisfied
     return out
