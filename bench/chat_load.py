@@ -29,6 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from retrieval.config import write_json  # noqa: E402  (pure Python: both environments)
+
 SCRIPT = (
     ("search", "show me black dresses"),
     ("select", "the second one"),
@@ -147,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, s in out["by_turn"].items():
         print(f"  {kind:11s} n={s['n']:4d}  p50 {s['p50_ms']:7.1f} ms  p99 {s['p99_ms']:7.1f} ms")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(out, args.json)
     return 0
 
 

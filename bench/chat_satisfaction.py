@@ -27,6 +27,8 @@ from typing import ClassVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from retrieval.config import write_json  # noqa: E402  (pure Python: both environments)
+
 SELECT = re.compile(r'/select\{"product":\s*"([^"]+)"\}')
 
 
@@ -142,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(out))
     print(f"turns answered without product cards: {out['no_cards']['turns']}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(out, args.json)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import random
@@ -30,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from retrieval.catalog.taxonomy import Taxonomy, normalise_text  # noqa: E402  (pure Python + PyYAML)
+from retrieval.config import write_json  # noqa: E402  (pure Python: both environments)
 
 #: (changes, negated) -> templates; {a} {b} {e}: values of three different groups, {x}: a detail.
 HELD_OUT: dict[tuple[int, bool], tuple[str, ...]] = {
@@ -165,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in out["miss_examples"][:10]:
         print(f"    {m['text']!r}: missed {m['missed']}, got {m['got']}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(out, args.json)
     return 0
 
 

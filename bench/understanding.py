@@ -22,6 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from retrieval.config import write_json  # noqa: E402  (pure Python: both environments)
+
 DEFAULT_CAPTIONS = REPO.parent / "shared" / "datasets" / "fashioniq" / "captions"
 
 
@@ -104,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     for caption, intent, conf in out["miss_examples"][:12]:
         print(f"    {intent:13s} {conf:.2f}  {caption}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        write_json(out, args.json)
     return 0
 
 

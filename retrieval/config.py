@@ -1,4 +1,4 @@
-"""Frozen-dataclass configs saved as JSON beside every artifact and reloaded from it."""
+"""Frozen-dataclass configs saved as JSON beside every artifact and reloaded from it; JSON reports."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def save_config(cfg: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write ``data`` as indented JSON (a report: keys in their order) to ``path``, parents made."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from retrieval.config import write_json
+
 
 def register(subparsers: Any) -> None:
     """Add the engine commands."""
@@ -120,8 +122,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
         report.update(shopper)
         print(markdown(shopper))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.json)
     print(f"results written to {args.json}" + (f", plot to {args.plot}" if args.plot and "retrieval" in parts else ""))
     return 0
 

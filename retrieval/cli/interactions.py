@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from retrieval.config import write_json
+
 
 def register(subparsers: Any) -> None:
     """Add the tagger and interaction-log commands."""
@@ -104,8 +106,7 @@ def run_tagger_eval(args: argparse.Namespace) -> int:
             f"p95 {scores['extract_p95_ms']:.2f} ms"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(scores, indent=2) + "\n")
+        write_json(scores, args.json)
     return 0
 
 
