@@ -21,6 +21,9 @@ DROPPED = {
     "without any pockets": "details:pockets",
     "not in red": "color:red",
     "not so long": "length:maxi",
+    "take off the hood": "details:hood",
+    "get rid of the belt and make it red": "details:belt",
+    "ditch the pockets": "details:pockets",
 }
 KEPT = {
     "with a hood": "details:hood",

@@ -31,7 +31,7 @@ class VocabConfig:
 
     seed: int = 13
     search_examples: int = 160
-    modify_examples: int = 260
+    modify_examples: int = 320
     explain_examples: int = 40
     metadata_examples: int = 90
     select_examples: int = 40
@@ -195,6 +195,27 @@ MODIFY_TEMPLATES = (
     "lose the {x}, {a} and {b}",
     "{a} and {b} but no {x}",
     "same one without {x} and in {c}",
+    "take off the {x}",
+    "get rid of the {x} and make it {a}",
+    "ditch the {x}",
+    # the groups a photo cannot show (material, fit) are changes too, and short turns after a pick
+    # are changes, not likes, picks or statements ("similar, fitted"; "in linen instead")
+    "in {h} instead",
+    "{h}",
+    "{h} please",
+    "a {h} one",
+    "something {h}",
+    "made of {mat} instead",
+    "same in {mat}",
+    "similar, {a}",
+    "similar one, but {h}",
+    "anything like this but {a}?",
+    "got one like this in {h}?",
+    "i'd rather have it {a}",
+    "i prefer it {h}",
+    "prefer {a}",
+    "{a}?",
+    "{h} and {a}",
 )
 METADATA_TEMPLATES = (
     "that one is {m}",
@@ -300,7 +321,16 @@ def generated_examples(taxonomy: Taxonomy, cfg: VocabConfig) -> dict[str, list[s
         "modify": _fill(
             MODIFY_TEMPLATES,
             cfg.modify_examples,
-            {"a": attr, "b": attr, "e": attr, "c": color, "d": details, "x": ph.detail},
+            {
+                "a": attr,
+                "b": attr,
+                "e": attr,
+                "c": color,
+                "d": details,
+                "x": ph.detail,
+                "h": lambda: ph.of(rng.choice(hidden)),
+                "mat": material,
+            },
             rng,
         ),
         "add_metadata": _fill(
@@ -342,8 +372,8 @@ def sample_captions(captions_dir: str | Path, cfg: VocabConfig, split: str = "tr
             pairs = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise DatasetError(f"bad JSON ({err})", path=str(path), fix="restore the published file") from err
-        caps = {normalise_text(c) for p in pairs for c in p.get("captions", []) if isinstance(c, str)}
-        per_file.append(sorted(c for c in caps if 0 < len(c.split()) <= cfg.caption_max_words))
+        unique = {normalise_text(c) for p in pairs for c in p.get("captions", []) if isinstance(c, str)}
+        per_file.append(sorted(c for c in unique if 0 < len(c.split()) <= cfg.caption_max_words))
     rng = random.Random(cfg.seed)
     out: list[str] = []
     for i, caps in enumerate(per_file):
