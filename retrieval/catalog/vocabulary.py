@@ -207,7 +207,7 @@ MODIFY_TEMPLATES = (
     "something {h}",
     "made of {mat} instead",
     "same in {mat}",
-    "similar, {a}",
+    "close to this one, {a}",
     "similar one, but {h}",
     "anything like this but {a}?",
     "got one like this in {h}?",
