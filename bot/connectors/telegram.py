@@ -129,6 +129,7 @@ class TailorTelegramInput(TelegramInput):
             data = request.json if not isinstance(request.json, str) else json.loads(request.json)
             update = Update(**data)
             out = self.get_output_channel()
+            text: str | None
             try:
                 if update.callback_query is not None:
                     await out.answer_callback_query(update.callback_query.id)

@@ -141,12 +141,12 @@ class Taxonomy:
         concepts = data.get("concepts") or {}
         categories = data.get("categories") or {}
         groups = data.get("groups") or {}
-        self._need(isinstance(concepts, dict) and concepts, "'concepts' must be a non-empty mapping")
-        self._need(isinstance(categories, dict) and categories, "'categories' must be a non-empty mapping")
-        self._need(isinstance(groups, dict) and groups, "'groups' must be a non-empty mapping")
+        self._need(isinstance(concepts, dict) and bool(concepts), "'concepts' must be a non-empty mapping")
+        self._need(isinstance(categories, dict) and bool(categories), "'categories' must be a non-empty mapping")
+        self._need(isinstance(groups, dict) and bool(groups), "'groups' must be a non-empty mapping")
         parent_of: dict[str, str] = {}
         for name, spec in concepts.items():
-            self._need(isinstance(spec, dict) and spec.get("children"), f"concept {name!r} needs children")
+            self._need(isinstance(spec, dict) and bool(spec.get("children")), f"concept {name!r} needs children")
             for child in spec["children"]:
                 self._need(child not in parent_of, f"{child!r} has two parents")
                 parent_of[child] = name
@@ -180,7 +180,7 @@ class Taxonomy:
                 relation in (EXCLUSIVE, INDEPENDENT), f"group {name!r}: relation must be exclusive or independent"
             )
             values = spec.get("values") or {}
-            self._need(isinstance(values, dict) and values, f"group {name!r} needs values")
+            self._need(isinstance(values, dict) and bool(values), f"group {name!r} needs values")
             applies = spec.get("applies_to")
             if applies is not None:
                 for cat in applies:
@@ -195,7 +195,7 @@ class Taxonomy:
         self._need(CATEGORY not in self.groups, "'category' is reserved and cannot be a group name")
 
     def _negations(self, spec: Any) -> NegationWords:
-        self._need(isinstance(spec, dict) and spec.get("phrases"), "'negations' needs a non-empty 'phrases' list")
+        self._need(isinstance(spec, dict) and bool(spec.get("phrases")), "'negations' needs a non-empty 'phrases' list")
         lists = {}
         for name in ("phrases", "between", "except_after"):
             items = spec.get(name) or []
@@ -216,7 +216,7 @@ class Taxonomy:
         if category not in self.categories:
             raise TaxonomyError(f"Unknown category {category!r}.", fix=f"use one of {sorted(self.categories)}")
         out = [category]
-        node = self.categories[category].parent
+        node: str | None = self.categories[category].parent
         while node is not None:
             out.append(node)
             node = self.concepts[node].parent

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -93,6 +94,7 @@ class Composer(nn.Module):
         q, tgt = self(img, txt), self.target(tgt_img)
         loss = batch_classification_loss(q, tgt, self.norm)
         if self.kind == "composeae":
+            assert isinstance(self.comp, ComposeAEHead)  # __init__ builds one for this kind
             loss = loss + compositional_loss(
                 self.comp, self.img(img), txt, tgt, self.norm, rot_weight=0.01, rec_weight=0.1
             )
@@ -151,7 +153,9 @@ def train_composer(
 @torch.no_grad()
 def composer_scores(model: Composer, img_feats: np.ndarray, q: Queries, pool: np.ndarray) -> np.ndarray:
     """Cosine scores ``[n, len(pool)]`` of a trained baseline."""
-    feats = (torch.as_tensor(img_feats, dtype=torch.float32) - model.mean) / model.std
+    # buffers registered by train_composer; nn.Module.__getattr__ types them Tensor | Module
+    mean, std = cast(Tensor, model.mean), cast(Tensor, model.std)
+    feats = (torch.as_tensor(img_feats, dtype=torch.float32) - mean) / std
     qv = F.normalize(model(feats[torch.as_tensor(q.candidates)], torch.as_tensor(q.text)), dim=-1)
     tv = F.normalize(model.target(feats[torch.as_tensor(pool)]), dim=-1)
     return (qv @ tv.T).numpy()

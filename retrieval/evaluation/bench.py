@@ -212,7 +212,7 @@ def measure(
         engine.clear_text_cache()
         return engine.search(searches[i], k=k)
 
-    out = {"images": len(engine.items.image_ids)}
+    out: dict[str, float] = {"images": len(engine.items.image_ids)}
     out.update(percentiles(time_calls(cold_modify, n, cfg.warmup, "modify"), "modify"))
     for _, text in mods:
         engine.text_feature(text)
@@ -237,6 +237,11 @@ def compare_indexes(engine: Engine, mods: list[tuple[str, str]], cfg: BenchConfi
     k, n = cfg.k, len(mods)
     blocks: dict[str, dict] = {}
     engines: dict[str, Engine] = {}
+
+    def modify_on(eng: Engine) -> Callable[[int], object]:
+        """``i -> eng.modify(*mods[i])``, bound to this ``eng``."""
+        return lambda i: eng.modify(*mods[i], k=k)
+
     for kind, icfg in (("exact", IndexConfig(threads=1)), ("hnsw", cfg.hnsw)):
         if engine.index.kind == icfg.kind:
             eng, build_s = engine, None
@@ -247,9 +252,7 @@ def compare_indexes(engine: Engine, mods: list[tuple[str, str]], cfg: BenchConfi
         engines[kind] = eng
         blocks[kind] = {
             "build_s": build_s,
-            **percentiles(
-                time_calls(lambda i, eng=eng: eng.modify(*mods[i], k=k), n, cfg.warmup, kind), "modify_cached_text"
-            ),
+            **percentiles(time_calls(modify_on(eng), n, cfg.warmup, kind), "modify_cached_text"),
         }
     blocks["hnsw"].update(hnsw_m=cfg.hnsw.hnsw_m, ef_search=cfg.hnsw.ef_search)
     hits = []

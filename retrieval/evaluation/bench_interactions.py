@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from tqdm import tqdm
@@ -72,8 +73,13 @@ def _interactions(engine, n: int, seed: int) -> list[Callable[[], dict]]:
             image = int(rng.integers(len(tm.ids.images)))
             keys = [k for k in truth[image] if k in attr_index] or list(attr_index)
             attr = attr_index[keys[int(rng.integers(len(keys)))]]
-            out.append(lambda image=image, attr=attr: {"edges": {schema.IMAGE_HAS_USER_ATTRIBUTE: [(image, attr)]}})
+            out.append(partial(_metadata_edit, image, attr))
     return out
+
+
+def _metadata_edit(image: int, attr: int) -> dict:
+    """The ``apply_edit`` kwargs of one "more metadata" interaction: ``image`` gets user attribute ``attr``."""
+    return {"edges": {schema.IMAGE_HAS_USER_ATTRIBUTE: [(image, attr)]}}
 
 
 def measure_interactions(engine, cfg) -> dict:
@@ -118,7 +124,8 @@ def measure_undo(engine, cfg) -> dict:
     import threading
     from pathlib import Path
 
-    from retrieval.engine.facade import Engine, EngineConfig
+    from retrieval.engine.config import EngineConfig
+    from retrieval.engine.facade import Engine
 
     undo_ms, longest = [], []
     with tempfile.TemporaryDirectory() as tmp:

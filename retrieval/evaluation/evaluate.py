@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,7 @@ def build_scorers(
 ) -> tuple[dict[str, Scorer], dict[str, float]]:
     """A scorer per method (training the learned baselines) and each method's training seconds."""
     feats = tm.image_features
-    image_attrs = [[] for _ in tm.ids.images]
+    image_attrs: list[list[str]] = [[] for _ in tm.ids.images]
     src, dst = tm.graph.edges(etype=schema.IMAGE_HAS_ATTRIBUTE)
     for i, a in zip(src.tolist(), dst.tolist(), strict=True):
         image_attrs[i].append(tm.ids.attributes[a])
@@ -132,7 +133,7 @@ def build_scorers(
             scorers[m] = lambda q, pool: image_only_scores(feats, q, pool)
         elif m in LEARNED:
             model = train_composer(m, feats, train, val, val_pool, cfg, progress=progress)
-            scorers[m] = lambda q, pool, model=model: composer_scores(model, feats, q, pool)
+            scorers[m] = partial(composer_scores, model, feats)
         elif m == "attribute-intersection":
             scorers[m] = lambda q, pool: attribute_intersection_scores(feats, image_attrs, q, pool, tm.mention_finder)
         elif m == "graph-predicted":
@@ -285,7 +286,7 @@ def markdown_table(report: dict) -> str:
 
 def plot_recalls(ranks: dict[str, np.ndarray], path: str | Path, *, title: str = "", max_k: int = 100) -> Path:
     """Write a recall@k (k = 1..max_k) plot of every method as PNG."""
-    ks = np.arange(1, max_k + 1)
+    ks = list(range(1, max_k + 1))
     fig, ax = new_figure((7, 4.5))
     for m, r in ranks.items():
         hits = recall_hits(r, ks)

@@ -46,7 +46,10 @@ class Truth:
     @classmethod
     def from_catalog(cls, catalog, split: str | None = "test") -> Truth:
         """Read a catalog's records (``split``: which products count as candidates/targets; None: all)."""
-        product, category, attrs, first = {}, {}, {}, {}
+        product: dict[str, str] = {}
+        category: dict[str, str] = {}
+        attrs: dict[str, frozenset[str]] = {}
+        first: dict[str, str] = {}
         for im in catalog.images:
             product[im.image_id] = im.product_id
             category[im.image_id] = im.category

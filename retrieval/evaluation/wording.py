@@ -71,8 +71,8 @@ def clause(key: str, wanted: bool, taxonomy: Taxonomy, rng: random.Random) -> st
     group = split_key(key)[0]
     words = value_words(key, taxonomy, rng)
     forms = _ADD.get(group, ("{}",)) if wanted else _DROP
-    forms = [f for f in forms if not (" a {}" in f and words.startswith("a ")) and not ("fit" in f and "fit" in words)]
-    return rng.choice(forms or ["{}"]).format(words)
+    usable = [f for f in forms if not (" a {}" in f and words.startswith("a ")) and not ("fit" in f and "fit" in words)]
+    return rng.choice(usable or ["{}"]).format(words)
 
 
 def phrase_changes(changes: list[tuple[str, bool]], taxonomy: Taxonomy, rng: random.Random) -> str:

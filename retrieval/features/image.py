@@ -49,7 +49,7 @@ LITE_STD = (128.0 / 255.0,) * 3
 
 def load_rgb(data: bytes) -> Image.Image:
     """Decode image bytes to RGB; transparency is composited on white. Raises OSError / ValueError."""
-    img = Image.open(io.BytesIO(data))
+    img: Image.Image = Image.open(io.BytesIO(data))
     img.load()
     if img.mode in ("RGBA", "LA", "P"):
         img = img.convert("RGBA")
@@ -63,7 +63,7 @@ def letterbox(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     scale = size / max(w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = img.resize((nw, nh), Image.BILINEAR)
+    resized = img.resize((nw, nh), Image.Resampling.BILINEAR)
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     canvas.paste(resized, ((size - nw) // 2, (size - nh) // 2))
     return canvas
@@ -236,8 +236,8 @@ def _resnet_classes() -> type:
             self.relu = nn.ReLU(inplace=True)
             self.maxpool = nn.MaxPool2d(3, 2, 1)
             widths = [(64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)]
-            for i, (cin, cout, stride) in enumerate(widths, start=1):
-                setattr(self, f"layer{i}", nn.Sequential(Block(cin, cout, stride), Block(cout, cout, 1)))
+            layers = [nn.Sequential(Block(cin, cout, stride), Block(cout, cout, 1)) for cin, cout, stride in widths]
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -288,14 +288,18 @@ def encode_images(
 
     def encode(batch: list[int]) -> dict[str, np.ndarray]:
         if not runners:
-            onnx = cache_dir is not None and cfg.runtime == "onnx" and hasattr(encoder, "onnx_runner")
-            runners.append(encoder.onnx_runner(Path(cache_dir) / ONNX_DIR, encoding_threads()) if onnx else None)
+            onnx = cfg.runtime == "onnx" and hasattr(encoder, "onnx_runner")
+            folder = Path(cache_dir) / ONNX_DIR if cache_dir is not None else None
+            runners.append(encoder.onnx_runner(folder, encoding_threads()) if folder is not None and onnx else None)
         runner = runners[0]
-        imgs, batch_keys = [], []
+        imgs: list[Image.Image] = []
+        batch_keys: list[str] = []
         for i in batch:
+            key = keys[i]
+            assert key is not None  # encode_cached passes only positions that have a content key
             try:
                 imgs.append(load_rgb(Path(paths[i]).read_bytes()))
-                batch_keys.append(keys[i])
+                batch_keys.append(key)
             except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
                 continue  # unreadable: stays a zero row, reported below
         if not imgs:
@@ -335,7 +339,7 @@ def colour_histogram(img: Image.Image, size: int = 64) -> np.ndarray:
     right for 39% of test images, one on this histogram for 81%. The Gaussian weight (sigma = a quarter
     of the side) favours the garment in the middle over the backdrop.
     """
-    small = img.convert("RGB").resize((size, size), Image.BILINEAR)
+    small = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     hsv = np.asarray(small.convert("HSV"), np.float32) / 256.0
     yy, xx = np.mgrid[0:size, 0:size]
     c, s = (size - 1) / 2.0, size / 4.0

@@ -226,10 +226,12 @@ class Explainer:
                         replaced.append((old, new))
         shared = sorted(a for a in res if a in cand and a not in wanted_set and f.group(a) not in changed_groups)
         for a in shared:
+            assert candidate is not None  # shared attributes come from cand, empty without a candidate
             edges += [self._has(candidate, a, cand[a]), self._has(result, a, res[a])]
         for a in matched:
             edges.append(self._has(result, a, res[a]))
         for old, new in replaced:
+            assert candidate is not None  # replaced values come from cand, empty without a candidate
             edges.append(self._has(candidate, old, cand[old]))
             group_concept = f.concept_chain(new)[:1]
             if group_concept and group_concept == f.concept_chain(old)[:1]:
@@ -251,6 +253,7 @@ class Explainer:
             q.captions[asked] = self._caption_evidence(candidate, asked)
         caption = q.captions[asked]
         if caption is not None:
+            assert candidate is not None  # _caption_evidence finds none without a candidate
             cap, attr = caption
             edges += [
                 self._edge(schema.CAPTION, cap, schema.MODIFIES, schema.IMAGE, candidate),

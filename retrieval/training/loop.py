@@ -31,7 +31,7 @@ from retrieval.model.losses import (
     link_prediction_loss,
     own_product_negatives,
 )
-from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, make_head
+from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead, make_head
 from retrieval.training.config import TrainConfig
 from retrieval.training.prepare import QuerySet
 from retrieval.training.sim_edits import warmup_graph
@@ -67,7 +67,7 @@ class Fitted:
     """A trained graph model and what its training logged."""
 
     rgcn: RGCN
-    head: ComposeAEHead
+    head: ComposeAEHead | TirgHead
     norm: ScaledNorm
     log: list[dict] = field(default_factory=list)
     best_val: float = 0.0
@@ -90,7 +90,9 @@ def caption_in_edges(
     }
 
 
-def embed_queries(rgcn: RGCN, head: ComposeAEHead, states: list[dict[str, torch.Tensor]], qs: QuerySet) -> torch.Tensor:
+def embed_queries(
+    rgcn: RGCN, head: ComposeAEHead | TirgHead, states: list[dict[str, torch.Tensor]], qs: QuerySet
+) -> torch.Tensor:
     """Query vectors ``[n, hidden]`` (unnormalised) of queries whose captions are sinks."""
     cap = rgcn.sink_states(states, schema.CAPTION, qs.text, caption_in_edges(qs.candidates.tolist(), qs.attributes))
     return head(rgcn.readout(states, schema.IMAGE, qs.candidates), cap)
@@ -175,12 +177,12 @@ def tune_interaction_relations(
     params = [*out.rgcn.parameters(), *out.head.parameters(), *out.norm.parameters()]
     was = [p.requires_grad for p in params]
     coeffs, hooks = [], []
-    for lay in out.rgcn.layers:
+    for lay in out.rgcn.layer_list:
         rows = torch.zeros_like(lay.basis.coeff)
         for e in schema.RESERVED_RELATIONS:
-            for r in (e, schema.reverse(e)):
-                if r in lay.rel_index:
-                    rows[lay.rel_index[r]] = 1.0
+            for rel in (e, schema.reverse(e)):
+                if rel in lay.rel_index:
+                    rows[lay.rel_index[rel]] = 1.0
         coeffs.append(lay.basis.coeff)
         hooks.append(lay.basis.coeff.register_hook(lambda grad, rows=rows: grad * rows))
     for p in params:
@@ -289,7 +291,9 @@ def _fit(
 
 
 @torch.no_grad()
-def validate(rgcn: RGCN, head: ComposeAEHead, g, feats, val: QuerySet, pool: torch.Tensor, k: int = 10) -> float:
+def validate(
+    rgcn: RGCN, head: ComposeAEHead | TirgHead, g, feats, val: QuerySet, pool: torch.Tensor, k: int = 10
+) -> float:
     """Validation R@k in percent (captions as sinks, candidate excluded, pool = ``pool`` image nodes)."""
     if not len(val):
         return 0.0

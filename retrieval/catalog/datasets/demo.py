@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any, Literal, TypeVar, overload
 
 from retrieval.catalog.datasets.fashion200k import load_fashion200k
 from retrieval.catalog.datasets.files import iter_jsonl, require_split
@@ -23,8 +24,17 @@ ATTRIBUTES_FILE = "attributes.jsonl"
 QUERIES_FILE = "queries.jsonl"
 QUERY_KINDS = ("single", "multi")
 
+_T = TypeVar("_T")
 
-def _field(obj: dict, key: str, path: Path, line: int, *, required: bool = True, kind: type = str) -> object:
+
+@overload
+def _field(obj: dict[str, Any], key: str, path: Path, line: int) -> str: ...
+@overload
+def _field(obj: dict[str, Any], key: str, path: Path, line: int, *, required: Literal[False]) -> str | None: ...
+@overload
+def _field(obj: dict[str, Any], key: str, path: Path, line: int, *, kind: type[_T]) -> _T: ...
+def _field(obj: dict[str, Any], key: str, path: Path, line: int, *, required: bool = True, kind: type = str) -> object:
+    """``obj[key]`` checked to be a ``kind`` (a ``str`` unless told); None if absent and not ``required``."""
     value = obj.get(key)
     if value is None and not required:
         return None
@@ -64,15 +74,16 @@ def load_demo(root: str | Path, *, images_dir: str | Path | None = None, check_i
                     fix='write them like ["color:black", "sleeve:long"]',
                 )
             im = images[image_id]
-            changes: dict[str, object] = {"attributes": tuple(attributes)}
-            for key in ("product_id", "category"):
-                value = _field(obj, key, attr_path, line, required=False)
-                if value:
-                    changes[key] = value
+            product_id = _field(obj, "product_id", attr_path, line, required=False)
+            category = _field(obj, "category", attr_path, line, required=False)
             split = _field(obj, "split", attr_path, line, required=False)
-            if split:
-                changes["split"] = require_split(split, path=attr_path, line=line)
-            images[image_id] = dataclasses.replace(im, **changes)
+            images[image_id] = dataclasses.replace(
+                im,
+                attributes=tuple(attributes),
+                product_id=product_id or im.product_id,
+                category=category or im.category,
+                split=require_split(split, path=attr_path, line=line) if split else im.split,
+            )
     else:
         log.warning("%s not found: demo images have no ground-truth attributes", attr_path)
 

@@ -37,7 +37,7 @@ def _background(rng: random.Random, size: int) -> Image.Image:
         base = tuple(max(0, rng.randint(30, 70) + t) for t in tint)
     else:
         base = (rng.randint(120, 170), rng.randint(85, 120), rng.randint(50, 80)) if kind == "wood" else (200, 200, 200)
-    img = Image.new("RGB", (small, small), base)  # type: ignore[arg-type]
+    img = Image.new("RGB", (small, small), base)
     draw = ImageDraw.Draw(img)
     if kind == "floor":
         y = rng.randint(small // 2, small - 8)

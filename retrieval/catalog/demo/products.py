@@ -9,7 +9,9 @@ category: "black solid linen knee-length long-sleeve v-neck a-line pockets dress
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from retrieval.catalog.demo.render import drawable
 from retrieval.catalog.demo.textures import stable_int
@@ -148,7 +150,10 @@ class _Sampler:
         return out
 
 
-def _pick(rng: random.Random, table: dict) -> object:
+_K = TypeVar("_K")
+
+
+def _pick(rng: random.Random, table: Mapping[_K, float]) -> _K:
     return rng.choices(list(table), weights=list(table.values()))[0]
 
 
@@ -162,7 +167,7 @@ def sample_products(taxonomy: Taxonomy, size: int, seed: int) -> list[Product]:
     count = 0
     while count < size:
         category = rng.choice(categories)
-        n = min(int(_pick(rng, FAMILY_SIZES)), size - count)  # type: ignore[call-overload]
+        n = min(int(_pick(rng, FAMILY_SIZES)), size - count)
         base = sampler.design(category)
         members = [base]
         seen = {repr(sorted(base.items()))}
@@ -191,10 +196,10 @@ def sample_products(taxonomy: Taxonomy, size: int, seed: int) -> list[Product]:
             continue
         test.add(fam)
         n_test += len(families[fam])
-    products = []
-    for fam, members in enumerate(families):
+    products: list[Product] = []
+    for fam, family in enumerate(families):
         design_seed = stable_int(seed, "family", fam)
-        for category, values in members:
+        for category, values in family:
             pid = ids[len(products)]
             pairs, caption = make_caption(taxonomy, category, values)
             products.append(
@@ -205,7 +210,7 @@ def sample_products(taxonomy: Taxonomy, size: int, seed: int) -> list[Product]:
                     values=pairs,
                     caption=caption,
                     split=TEST if fam in test else TRAIN,
-                    n_images=int(_pick(rng, IMAGES_PER_PRODUCT)),  # type: ignore[call-overload]
+                    n_images=int(_pick(rng, IMAGES_PER_PRODUCT)),
                     design_seed=design_seed,
                     product_seed=stable_int(seed, "product", pid),
                 )

@@ -142,8 +142,10 @@ def features_for(taxonomy: Taxonomy, category: str, values: Sequence[tuple[str, 
             length = length_feature(value, options)
         elif feat == "neckline":
             neck = neck_feature(value)
-        elif (feat == "details" or (feat is None and spec.visible and not spec.exclusive)) and detail_feature(value):
-            details.add(detail_feature(value))
+        elif (feat == "details" or (feat is None and spec.visible and not spec.exclusive)) and (
+            detail := detail_feature(value)
+        ):
+            details.add(detail)
     return Features(
         silhouette=taxonomy.categories[category].silhouette,
         color=color,
@@ -152,7 +154,7 @@ def features_for(taxonomy: Taxonomy, category: str, values: Sequence[tuple[str, 
         length=length,
         neckline=neck,
         details=frozenset(details),
-    )  # type: ignore[arg-type]
+    )
 
 
 @functools.cache
