@@ -195,8 +195,6 @@ MODIFY_TEMPLATES = (
     "lose the {x}, {a} and {b}",
     "{a} and {b} but no {x}",
     "same one without {x} and in {c}",
-    "take off the {x}",
-    "get rid of the {x} and make it {a}",
     "ditch the {x}",
     # the groups a photo cannot show (material, fit) are changes too, and short turns after a pick
     # are changes, not likes, picks or statements ("similar, fitted"; "in linen instead")
@@ -213,7 +211,7 @@ MODIFY_TEMPLATES = (
     "got one like this in {h}?",
     "i'd rather have it {a}",
     "i prefer it {h}",
-    "prefer {a}",
+    "{a} would be better",
     "{a}?",
     "{h} and {a}",
 )
