@@ -36,7 +36,7 @@ ENGINE_SRC := $(filter-out retrieval/errors.py,$(wildcard \
 	retrieval/training/config.py retrieval/model/losses.py retrieval/training/sim_edits.py retrieval/catalog/text_attributes.py \
 	retrieval/features/*.py retrieval/catalog/datasets/*.py))
 TAGGER_SRC := retrieval/interactions/tagger.py retrieval/interactions/tagger_train.py retrieval/interactions/tagger_embeddings.py retrieval/interactions/tagger_sentences.py retrieval/interactions/tagger_bio.py retrieval/interactions/tagger_values.py retrieval/interactions/tagger_noise.py retrieval/interactions/tagger_templates.py retrieval/catalog/taxonomy.py
-VOCAB_SRC := retrieval/catalog/vocabulary.py retrieval/cli/dialogue.py retrieval/catalog/taxonomy.py
+VOCAB_SRC := retrieval/catalog/vocabulary.py retrieval/catalog/vocabulary_templates.py retrieval/cli/dialogue.py retrieval/catalog/taxonomy.py
 RASA_INPUTS := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
 
 .PHONY: help setup setup-parts widget vocab catalog engine tagger rasa-model models build demo shell test test-fast lint rasa-validate rasa-test pytest clean

@@ -16,6 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, normalise_text
+from retrieval.catalog.vocabulary_templates import (
+    DISLIKE_TEMPLATES,
+    EXPLAIN_TEMPLATES,
+    METADATA_TEMPLATES,
+    MODIFY_TEMPLATES,
+    OCCASIONS,
+    ORDINALS,
+    SEARCH_TEMPLATES,
+    SELECT_TEMPLATES,
+)
 from retrieval.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -126,145 +136,6 @@ class _Phrases:
         if "details" not in self.tax.groups:
             return self.of(CATEGORY)
         return re.sub(r"^with (a |an )?", "", self.of("details"))
-
-
-OCCASIONS = ("summer", "party", "casual", "evening", "work", "beach", "winter", "office", "wedding", "everyday")
-SEARCH_TEMPLATES = (
-    "show me {g}",
-    "show me some {g}",
-    "i'm looking for {g}",
-    "i am looking for a {g}",
-    "find me {g}",
-    "do you have {g}?",
-    "i want {g}",
-    "i need a {g} for a wedding",
-    "search for {g}",
-    "any {g}?",
-    "can you show me {g}",
-    "looking for {g}",
-    "got any {g}?",
-    "i'd like to see {g}",
-    "show {g}",
-    "find {g}",
-    "i need {g}",
-    "what {g} do you have?",
-    "let me see {g}",
-    "i want to buy a {g}",
-)
-MODIFY_TEMPLATES = (
-    "like this but {a}",
-    "same but in {c}",
-    "make it {a}",
-    "{a} and {b}",
-    "can i see it in {c}?",
-    "in {c} please",
-    "similar but {a}",
-    "more {a}",
-    "i want it {a}",
-    "this one but {a} and {b}",
-    "change it to {a}",
-    "{a} instead",
-    "could it be {a}?",
-    "same style but {a}",
-    "is {a} and {b}",
-    "has {a}",
-    "with {a}",
-    "but {a}",
-    "a {a} version",
-    "now {a}",
-    "{d}",  # a details phrase alone ("with pockets") refines the pick; it is not a statement about it
-    "and {d}",
-    "{d} please",
-    "also {d}",
-    "now {d} too",
-    # two or three changes in one turn, and negations (issue 11): every value is an entity
-    "{a}, {b} and {e}",
-    "make it {a} and {b}, with {x}",
-    "in {c}, {a} and {b}",
-    "nice, but {a} and in {c}",
-    "love it, but {a}",
-    "without {x}",
-    "no {x}",
-    "not {a}",
-    "not {a}, {b}",
-    "{a}, not {b}",
-    "{c} but without {x}",
-    "{a} instead of {b}",
-    "remove the {x}",
-    "drop the {x} and make it {c}",
-    "lose the {x}, {a} and {b}",
-    "{a} and {b} but no {x}",
-    "same one without {x} and in {c}",
-    "ditch the {x}",
-    # the groups a photo cannot show (material, fit) are changes too, and short turns after a pick
-    # are changes, not likes, picks or statements ("similar, fitted"; "in linen instead")
-    "in {h} instead",
-    "{h}",
-    "{h} please",
-    "a {h} one",
-    "something {h}",
-    "made of {mat} instead",
-    "same in {mat}",
-    "close to this one, {a}",
-    "similar one, but {h}",
-    "anything like this but {a}?",
-    "got one like this in {h}?",
-    "i'd rather have it {a}",
-    "i prefer it {h}",
-    "{a} would be better",
-    "{a}?",
-    "{h} and {a}",
-)
-METADATA_TEMPLATES = (
-    "that one is {m}",
-    "that {k} is {m}",
-    "this {k} is made of {mat}",
-    "the {o} one is {m}",
-    "fyi the {o} one is made of {mat}",
-    "that one is made of {mat}",
-    "this one is {m}",
-    "the {k} is actually {m}",
-    "the {o} {k} is {m}",
-    "that one has {d}",
-    "this one has {d}",
-    "the {o} one has {d}",
-    "that one is a {f} fit",
-    "this {k} is {m}, not {m2}",
-    "for the record that one is {m}",
-    "the material of that one is {mat}",
-    "the fabric of the {o} one is {mat}",
-    "that's {m} by the way",
-)
-SELECT_TEMPLATES = (
-    "the {a} one",
-    "i'll take the {a} one",
-    "i'd go with the {a} one",
-    "the {a} {k}",
-    "pick the {a} one",
-    "select the {a} {k}",
-    "that {a} one",
-    "give me the {a} one",
-)
-EXPLAIN_TEMPLATES = (  # "how come you picked the first one?" asks why, it does not pick
-    "how come you picked the {o} one?",
-    "how come you chose the {a} one?",
-    "why did you pick the {o} one?",
-    "why did you pick the {a} {k}?",
-    "why the {o} one?",
-    "why the {a} one?",
-    "what makes the {o} one a match?",
-    "what makes the {a} {k} a good match?",
-    "why is the {o} one a match?",
-    "how come the {o} {k}?",
-    "how come you showed me the {a} one?",
-    "explain the {o} one",
-    "why did you choose the {o} {k}?",
-    "how is the {a} one like my pick?",
-    "why did you suggest the {o} one?",
-    "how come you picked the {a} {k}?",
-)
-DISLIKE_TEMPLATES = ("not the {a} one", "i don't like the {a} one", "remove the {a} one", "no, not the {a} {k}")
-ORDINALS = ("first", "second", "third", "fourth", "last")
 
 
 def _fill(templates: tuple[str, ...], n: int, make: dict, rng: random.Random) -> list[str]:
