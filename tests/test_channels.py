@@ -241,3 +241,40 @@ def test_telegram_rejects_updates_without_the_secret(chat_stack: Any) -> None:
     }
     assert telegram_post(chat_stack, update, secret="guess") == 403
     assert not [c for c in fake.calls[start:] if c[0] == "telegram"]
+
+
+@pytest.mark.stack
+def test_slack_and_telegram_answer_over_long_messages_without_nlu(chat_stack: Any) -> None:
+    fake = chat_stack.platforms
+    long_text = "red dress " * 500  # 5,000 characters: over the 2,000-character default
+    start = len(fake.calls)
+    assert slack_post(chat_stack, slack_event(long_text, "U777"), "application/json")[0] == 200
+    posts = fake.wait_for("slack", "chat.postMessage", start)
+    assert any("That message is too long" in p.get("text", "") for p in posts), posts
+
+    start = len(fake.calls)
+    update = {
+        "update_id": 9,
+        "message": {"message_id": 9, "date": int(time.time()), "chat": CHAT, "from": USER, "text": long_text},
+    }
+    assert telegram_post(chat_stack, update) == 200
+    texts = [p["text"] for p in fake.wait_for("telegram", "sendMessage", start)]
+    assert any("That message is too long" in t for t in texts), texts
+    assert not [m for p, m, _ in fake.calls[start:] if p == "telegram" and m == "sendMediaGroup"]  # not searched
+
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@pytest.mark.stack
+def test_slack_and_telegram_refuse_oversized_or_malformed_bodies(chat_stack: Any) -> None:
+    huge = slack_event("red dress " * 100_000)  # 1 MB
+    assert slack_post(chat_stack, huge, "application/json")[0] == 413
+    req = urllib.request.Request(
+        f"{chat_stack.rasa}/webhooks/telegram/webhook",
+        b"[1, 2, 3]",
+        {"Content-Type": "application/json", SECRET_HEADER: chat_stack.env["TELEGRAM_SECRET_TOKEN"]},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 400 and json.loads(err.value.read())["error"] == "not_an_object"

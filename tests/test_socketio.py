@@ -76,3 +76,14 @@ def test_plain_messages_keep_their_shape(chat_stack: Any) -> None:
     finally:
         client.close()
     assert set(got[-1]) == {"text"} and "tailor" in got[-1]["text"]
+
+
+def test_over_long_widget_message_gets_a_clear_answer(chat_stack: Any) -> None:
+    client = WidgetClient(chat_stack.rasa, uuid.uuid4().hex)
+    try:
+        got = client.say("red dress " * 500, until=lambda m: "text" in m)
+        assert "too long (5,000 characters)" in got[-1]["text"]
+        got = client.say("hi", until=lambda m: "text" in m)  # the session goes on
+    finally:
+        client.close()
+    assert "tailor" in got[-1]["text"]

@@ -6,12 +6,15 @@ Settings come from the environment (never from files in the repo):
                            (or are older than 5 minutes) are rejected with 400 by Rasa's SlackInput
     SLACK_CHANNEL          optional channel the bot answers in besides DMs and mentions
     SLACK_API_URL          optional API base URL (tests point it at a local fake; default Slack's)
-Without a signing secret the channel stays mounted but rejects every request.
+Without a signing secret the channel stays mounted but rejects every request. Input limits
+(:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413; over-long or rate-limited messages are
+answered in Slack with the clear message and never reach NLU.
 Slack's Event Subscriptions and Interactivity URLs: ``<public rasa url>/webhooks/slack/webhook``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -20,16 +23,19 @@ from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackBot, SlackInput
+from sanic import Blueprint, response
 from sanic.request import Request
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.connectors.turns import flush_cards, handle_turn, send_in_order
+from bot.connectors.guard import cap_body
+from bot.connectors.turns import CardBatchingOutput, handle_turn
 from bot.formatting import Card, CardBuffer, plain_text, slack_blocks
+from bot.limits import check
 
 logger = logging.getLogger(__name__)
 
 
-class TailorSlackBot(SlackBot):
+class TailorSlackBot(CardBatchingOutput, SlackBot):
     """Slack output: the cards of a turn become one message of image, text and button blocks."""
 
     def __init__(
@@ -45,15 +51,8 @@ class TailorSlackBot(SlackBot):
             self.client = AsyncWebClient(token, proxy=proxy, base_url=base_url)
         self.buffer = CardBuffer()
 
-    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Buffer cards; flush them before any other message so the order is kept."""
-        await send_in_order(self.buffer, recipient_id, message, self.flush, super().send_response)
-
-    async def flush(self) -> None:
-        """Post the buffered cards as one Block Kit message."""
-        await flush_cards(self.buffer, self._send_cards)
-
-    async def _send_cards(self, recipient: str, cards: list[Card]) -> None:
+    async def send_cards(self, recipient: str, cards: list[Card]) -> None:
+        """The cards as one Block Kit message."""
         await self._post_message(
             channel=self.slack_channel or recipient, as_user=True, text=plain_text(cards), blocks=slack_blocks(cards)
         )
@@ -94,6 +93,10 @@ class TailorSlackInput(SlackInput):
             self.slack_token, channel or self.slack_channel, thread_id, self.proxy, getattr(self, "api_url", None)
         )
 
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Rasa's Slack blueprint behind the body-size cap (413 before the signature is even read)."""
+        return cap_body(super().blueprint(on_new_message))
+
     async def process_message(
         self,
         request: Request,
@@ -102,5 +105,18 @@ class TailorSlackInput(SlackInput):
         sender_id: str | None,
         metadata: dict | None,
     ) -> Any:
-        """Rasa's handling (answers Slack at once, works in the background), then flush the cards."""
-        return await super().process_message(request, partial(handle_turn, on_new_message), text, sender_id, metadata)
+        """Rasa's handling (answers Slack at once, works in the background), then flush the cards.
+
+        An over-long or rate-limited message is answered in Slack with the clear message instead.
+        """
+        rejection = check(sender_id or "", text if isinstance(text, str) else "")
+        if rejection is None:
+            return await super().process_message(
+                request, partial(handle_turn, on_new_message), text, sender_id, metadata
+            )
+        meta = metadata or {}
+        out = self.get_output_channel(meta.get("out_channel"), meta.get("thread_id") if self.use_threads else None)
+        task = asyncio.create_task(out.send_text_message(sender_id or "", rejection.text))
+        self._background_tasks.add(task)  # Rasa's set: a reference until the task is done
+        task.add_done_callback(self._background_tasks.discard)
+        return response.text("")

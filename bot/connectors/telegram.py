@@ -9,6 +9,8 @@ Environment:
     TELEGRAM_SECRET_TOKEN   secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token (set by the
                             command above); updates without it are rejected with 403
     TELEGRAM_API_URL        optional API base URL (tests point it at a local fake)
+Input limits (:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413, non-object bodies 400;
+over-long or rate-limited messages are answered in the chat with the clear message, never read by NLU.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.connectors.guard import cap_body, error_response
 from bot.connectors.turns import flush_cards, handle_turn
 from bot.formatting import CallbackStore, Card, CardBuffer, plain_text, telegram_keyboard, telegram_media
+from bot.limits import MalformedRequestError, check
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -41,6 +45,18 @@ START_COMMAND = "/start"
 def _markup(cards: list[Card], store: CallbackStore) -> InlineKeyboardMarkup:
     rows = telegram_keyboard(cards, store)["inline_keyboard"]
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**b) for b in row] for row in rows])
+
+
+def _update(body: bytes) -> Update:
+    """The Telegram update in a webhook body; :class:`MalformedRequestError` (400) if it is not a JSON object."""
+    fix = "POST a Telegram Update object (https://core.telegram.org/bots/api#update)"
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MalformedRequestError(400, "invalid_json", f"The body is not valid JSON ({err}).", fix=fix) from None
+    if not isinstance(data, dict):
+        raise MalformedRequestError(400, "not_an_object", f"The body is a JSON {type(data).__name__}.", fix=fix)
+    return Update(**data)
 
 
 class TailorTelegramOutput(TelegramOutput):
@@ -118,6 +134,8 @@ class TailorTelegramInput(TelegramInput):
         """``GET /webhooks/telegram/`` health, ``POST /webhooks/telegram/webhook`` updates."""
         bp = Blueprint("telegram_webhook", __name__)
 
+        cap_body(bp)
+
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
@@ -126,8 +144,11 @@ class TailorTelegramInput(TelegramInput):
         async def webhook(request: Request) -> HTTPResponse:
             if not self._authentic(request):
                 return response.text("forbidden", status=403)
-            data = request.json if not isinstance(request.json, str) else json.loads(request.json)
-            update = Update(**data)
+            try:
+                update = _update(request.body or b"")
+            except MalformedRequestError as err:
+                logger.warning("Telegram update refused (%d %s): %s", err.status, err.code, err.message)
+                return error_response(err)
             out = self.get_output_channel()
             text: str | None
             try:
@@ -138,6 +159,10 @@ class TailorTelegramInput(TelegramInput):
                     msg = update.message or update.edited_message
                     text = msg.text if msg is not None else None
                 if msg is None or not text:
+                    return response.text("success")
+                rejection = check(str(msg.chat.id), text)
+                if rejection is not None:  # answered here, never read by NLU; 200 so Telegram does not retry
+                    await out.send_message(msg.chat.id, rejection.text)
                     return response.text("success")
                 if text.strip() == START_COMMAND:
                     text = "hi"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from bot.formatting import Card, CardBuffer
 
@@ -23,18 +23,29 @@ async def flush_cards(buffer: CardBuffer, send_cards: SendCards) -> None:
         await send_cards(recipient, cards)
 
 
-async def send_in_order(
-    buffer: CardBuffer,
-    recipient_id: str,
-    message: dict[str, Any],
-    flush: Callable[[], Awaitable[None]],
-    send: Callable[[str, dict[str, Any]], Awaitable[None]],
-) -> None:
-    """Buffer ``message`` if it is a card; otherwise ``flush`` the buffered cards, then ``send`` it."""
-    if buffer.offer(recipient_id, message):
-        return
-    await flush()
-    await send(recipient_id, message)
+class CardBatchingOutput(OutputChannel):
+    """Mixin for an output channel that sends a turn's cards as one batch (Slack, socket.io).
+
+    Put it before the Rasa output class (``class X(CardBatchingOutput, SlackBot)``); set
+    ``self.buffer`` in ``__init__`` and implement :meth:`send_cards`.
+    """
+
+    buffer: CardBuffer
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Buffer cards; flush them before any other message so the order is kept."""
+        if self.buffer.offer(recipient_id, message):
+            return
+        await self.flush()
+        await super().send_response(recipient_id, message)
+
+    async def flush(self) -> None:
+        """Send the buffered cards (if any) as one batch."""
+        await flush_cards(self.buffer, self.send_cards)
+
+    async def send_cards(self, recipient: str, cards: list[Card]) -> None:
+        """Send one batch of cards to ``recipient`` (the channel's own format)."""
+        raise NotImplementedError
 
 
 async def handle_turn(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
