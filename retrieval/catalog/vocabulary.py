@@ -122,13 +122,14 @@ class _Phrases:
         groups = [g for g in ("color", "pattern", "material", "length", "sleeve", "fit") if g in self.tax.groups]
         picked = self.rng.sample(groups, k=self.rng.randint(1, min(3, len(groups))))
         words = [self.of(g) for g in picked] + [self.of(CATEGORY)]
-        if self.rng.random() < 0.2:  # "red summer dresses": a word the taxonomy does not know ends a value's span
+        short = self.rng.random() < 0.3
+        if short:
+            words = [self.of(CATEGORY)] if self.rng.random() < 0.5 else [self.of(picked[0]), self.of(CATEGORY)]
+        if self.rng.random() < 0.3:  # "red summer dresses": a word the taxonomy does not know ends a value's span
             words.insert(len(words) - 1, self.rng.choice(OCCASIONS))
         phrase = " ".join(words)
-        if "details" in self.tax.groups and self.rng.random() < 0.25:
+        if not short and "details" in self.tax.groups and self.rng.random() < 0.25:
             phrase += f" with {self.detail()}"
-        if self.rng.random() < 0.3:
-            phrase = self.of(CATEGORY) if self.rng.random() < 0.5 else f"{self.of(picked[0])} {self.of(CATEGORY)}"
         return phrase
 
     def detail(self) -> str:
