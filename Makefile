@@ -140,7 +140,8 @@ shell: build
 
 # --- tests ----------------------------------------------------------------------------------
 # ruff (rules and formatting), the import contracts in pyproject.toml ([tool.importlinter]: run against
-# this checkout, PYTHONPATH=.), no import circles (imports inside functions count), mypy ([tool.mypy]).
+# this checkout, PYTHONPATH=.), no import circles (imports inside functions count) and no import inside a
+# function without a '# heavy: <reason>' or '# lazy: <reason>' comment (scripts/import_cycles.py), mypy ([tool.mypy]).
 LINT_PATHS := retrieval actions bot tests scripts bench
 lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check $(LINT_PATHS)

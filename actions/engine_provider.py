@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from retrieval.api import EngineAPI
 from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.engine.fake import FakeEngine
 from retrieval.errors import ConfigError
 from retrieval.index.heap import settle
 
@@ -66,11 +67,9 @@ def _model_dir() -> Path:
 
 def _load() -> EngineAPI:
     if os.environ.get("TAILOR_FAKE_ENGINE") == "1":
-        from retrieval.engine.fake import FakeEngine
-
         log.warning("TAILOR_FAKE_ENGINE=1: serving the fake engine, not a trained model")
         return FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None)
-    from retrieval.engine.facade import Engine
+    from retrieval.engine.facade import Engine  # heavy: torch, dgl and faiss (~2 s); the fake engine needs none
 
     model_dir = _model_dir()
     log.info("loading the engine from %s", model_dir)

@@ -217,7 +217,7 @@ def demo(args: argparse.Namespace) -> int:
         env["TAILOR_FAKE_ENGINE"] = "1"
     images = args.images
     if args.fake_engine and not args.images_given:
-        from retrieval.engine.fake import FIXTURE_DIR
+        from retrieval.engine.fake import FIXTURE_DIR  # lazy: bot.launch is standard library only (fake: YAML)
 
         images = str(FIXTURE_DIR)
     services: list[Service] = []

@@ -16,6 +16,7 @@ _validators: dict[int, Any] = {}
 
 
 def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
+    # heavy: rasa and its jsonschema exist only in .venv-rasa; this runs inside the Rasa server
     from jsonschema import ValidationError
     from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
@@ -39,7 +40,7 @@ def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
 def apply() -> None:
     """Install the cached validator on Rasa's RemoteAction (no-op outside the Rasa environment)."""
     try:
-        from rasa.core.actions.action import RemoteAction
+        from rasa.core.actions.action import RemoteAction  # heavy: rasa, only in .venv-rasa
     except ImportError:
         return
     if getattr(RemoteAction._validate_action_result, "__module__", "") != __name__:

@@ -1,6 +1,12 @@
-"""Find import circles between modules of the given packages, counting imports inside functions too.
+"""Find import circles between modules of the given packages, counting imports inside functions too, and
+imports inside functions that do not say why they are there.
 
-Usage: python scripts/import_cycles.py retrieval actions bot  (exit 1 when a circle exists)
+An import inside a function is only for an optional heavy dependency (torch, faiss, flair, Pillow...) or
+to keep a command fast (``tailor --help``), and says so: a ``# heavy: <reason>`` or ``# lazy: <reason>``
+comment ending its line or on the line above; a comment above a block of imports (no blank line between
+them) covers the block. Anything else belongs at the top of the module.
+
+Usage: python scripts/import_cycles.py retrieval actions bot  (exit 1 when a circle or an unmarked import exists)
 """
 
 from __future__ import annotations
@@ -78,8 +84,48 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+MARKS = ("# heavy", "# lazy")
+
+
+def function_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Import statements inside function bodies (nested functions' too, each once), in line order."""
+    found: dict[int, ast.Import | ast.ImportFrom] = {}
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    found[id(node)] = node
+    return sorted(found.values(), key=lambda n: (n.lineno, n.col_offset))
+
+
+def unmarked_imports(path: Path) -> tuple[int, list[tuple[int, str]]]:
+    """``(imports inside functions, [(line, module)] of those without a # heavy / # lazy reason)`` of ``path``."""
+    text = path.read_text()
+    lines = text.splitlines()
+
+    def marked(lineno: int) -> bool:
+        return 1 <= lineno <= len(lines) and any(m in lines[lineno - 1] for m in MARKS)
+
+    nodes = function_imports(ast.parse(text, str(path)))
+    out: list[tuple[int, str]] = []
+    prev_end, prev_ok = -1, False
+    for node in nodes:
+        end = node.end_lineno or node.lineno
+        ok = (
+            marked(node.lineno)
+            or marked(end)
+            or marked(node.lineno - 1)
+            or (prev_ok and prev_end == node.lineno - 1)  # the next line of a marked block
+        )
+        if not ok:
+            mod = (node.module or "") if isinstance(node, ast.ImportFrom) else node.names[0].name
+            out.append((node.lineno, "." * getattr(node, "level", 0) + mod))
+        prev_end, prev_ok = end, ok
+    return len(nodes), out
+
+
 def main(argv: list[str]) -> int:
-    """Print each circle; 1 when any exists."""
+    """Print each circle and each unmarked import inside a function; 1 when any exists."""
     files = [p for root in argv for p in sorted(Path(root).rglob("*.py"))]
     known = {module_name(p) for p in files}
     graph = {module_name(p): imports_of(p, known) - {module_name(p)} for p in files}
@@ -88,7 +134,17 @@ def main(argv: list[str]) -> int:
     for comp in found:
         sys.stdout.write("import circle: " + " <-> ".join(comp) + "\n")
     sys.stdout.write(f"{len(files)} modules, {len(found)} import circles\n")
-    return 1 if found else 0
+    total, unmarked = 0, 0
+    for path in files:
+        n, bad = unmarked_imports(path)
+        total += n
+        unmarked += len(bad)
+        for lineno, mod in bad:
+            sys.stdout.write(
+                f"{path}:{lineno}: import of {mod} inside a function without a '# heavy:' or '# lazy:' reason\n"
+            )
+    sys.stdout.write(f"{total} imports inside functions, {unmarked} without a # heavy / # lazy reason\n")
+    return 1 if found or unmarked else 0
 
 
 if __name__ == "__main__":

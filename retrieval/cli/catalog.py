@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Generate the demo catalog and print its summary."""
+    # lazy: the generator loads numpy, Pillow and YAML; tailor --help stays fast
     from retrieval.catalog.demo.generate import generate_demo_catalog
     from retrieval.catalog.taxonomy import DEFAULT_TAXONOMY
 
@@ -49,7 +50,7 @@ def run_demo(args: argparse.Namespace) -> int:
     elif isinstance(result, dict):
         print(json.dumps(result, indent=2, default=str))
     else:
-        from retrieval.catalog.datasets import load_catalog
+        from retrieval.catalog.datasets import load_catalog  # lazy: tqdm and the loaders; fast --help
 
         print(load_catalog(args.out, format="demo").summary_text())
     return 0
@@ -57,7 +58,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Load the catalog, print its summary; malformed input raises a DatasetError (exit code 2)."""
-    from retrieval.catalog.datasets.check import check_catalog, report_text
+    from retrieval.catalog.datasets.check import check_catalog, report_text  # lazy: the loaders; fast --help
 
     catalog = check_catalog(args.dir, format=args.format, images_dir=args.images, verify=args.verify_images)
     print(report_text(catalog))

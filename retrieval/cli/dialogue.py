@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _vocab(args: argparse.Namespace) -> int:
+    # lazy: the taxonomy and vocabulary load YAML; tailor --help stays fast
     from retrieval.catalog.taxonomy import Taxonomy
     from retrieval.catalog.vocabulary import VocabConfig, entity_names, write_caption_examples, write_vocabulary
 

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from retrieval.config import write_json
+from retrieval.config import load_config, write_json
+from retrieval.errors import ConfigError, InvalidQueryError
 
 
 def register(subparsers: Any) -> None:
@@ -87,13 +88,13 @@ def register(subparsers: Any) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train and print the metrics."""
-    from retrieval.config import load_config
+    # lazy: training loads torch, dgl and the model (~2 s); tailor --help stays fast
     from retrieval.training.config import TrainConfig
     from retrieval.training.run import train
 
     cfg = load_config(TrainConfig, args.config) if args.config else TrainConfig()
     if args.threads > 0:
-        import torch
+        import torch  # lazy: torch loads with training, not for --help
 
         torch.set_num_threads(args.threads)
     metrics = train(args.data, args.out, cfg, cache_dir=args.cache)
@@ -104,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate every method and print the markdown table."""
-    from retrieval.errors import ConfigError
+    # lazy: evaluation loads torch, faiss and the model (~2 s); tailor --help stays fast
     from retrieval.evaluation.evaluate import METHODS, evaluate, markdown_table
     from retrieval.evaluation.shopper import PARTS, markdown, shopper_report
 
@@ -128,8 +129,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _filters(items: list[str]) -> dict[str, list[str]] | None:
-    from retrieval.errors import InvalidQueryError
-
     out: dict[str, list[str]] = {}
     for item in items:
         group, sep, value = item.partition("=")
@@ -158,7 +157,7 @@ def print_results(results: list, *, as_json: bool, explain: bool, header: str) -
 
 def run_search(args: argparse.Namespace) -> int:
     """First-turn search."""
-    from retrieval.engine.facade import Engine
+    from retrieval.engine.facade import Engine  # lazy: the engine loads torch and faiss (~2 s); fast --help
 
     engine = Engine.load(args.model)
     results = engine.search(args.text, k=args.k, filters=_filters(args.filter))
@@ -168,7 +167,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_query(args: argparse.Namespace) -> int:
     """Candidate image + modification text."""
-    from retrieval.engine.facade import Engine
+    from retrieval.engine.facade import Engine  # lazy: the engine loads torch and faiss (~2 s); fast --help
 
     engine = Engine.load(args.model)
     results = engine.modify(args.image, args.text, k=args.k)
@@ -181,6 +180,7 @@ def run_query(args: argparse.Namespace) -> int:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Latency benchmark; prints a markdown table, writes JSON and a plot."""
+    # lazy: the benchmark loads torch, faiss and the engine (~2 s); tailor --help stays fast
     from retrieval.evaluation.bench import DEFAULT_SIZES, BenchConfig, markdown_table, run_benchmark
 
     cfg = BenchConfig(sizes=tuple(args.sizes) if args.sizes else DEFAULT_SIZES, queries=args.queries, seed=args.seed)

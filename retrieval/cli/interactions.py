@@ -14,10 +14,11 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from retrieval.config import write_json
+from retrieval.config import load_config, write_json
 
 
 def register(subparsers: Any) -> None:
@@ -60,8 +61,7 @@ def scores_table(scores: dict[str, Any]) -> str:
 
 def run_train_tagger(args: argparse.Namespace) -> int:
     """Train and save the tagger; print its held-out scores."""
-    from dataclasses import replace
-
+    # lazy: the taxonomy loads YAML and tagger training loads flair and torch (~4 s); tailor --help stays fast
     from retrieval.catalog.taxonomy import DEFAULT_TAXONOMY, Taxonomy
     from retrieval.interactions.tagger import TaggerConfig
     from retrieval.interactions.tagger_train import train_tagger
@@ -81,8 +81,9 @@ def run_train_tagger(args: argparse.Namespace) -> int:
 
 def run_tagger_eval(args: argparse.Namespace) -> int:
     """Score a tagger on a labelled fixture and time extract() per sentence."""
-    import torch
+    import torch  # lazy: torch loads with the tagger, not for --help
 
+    # lazy: the tagger loads YAML (flair on load) and the metrics numpy; tailor --help stays fast
     from retrieval.interactions.tagger import MetadataTagger, load_labelled
     from retrieval.metrics import percentiles
 
@@ -149,10 +150,7 @@ def _register_log(subparsers: Any) -> None:
 
 def open_log(args: argparse.Namespace, *, readonly: bool = False) -> Any:
     """The InteractionLog named by ``--log`` / ``--config`` / ``--trusted``."""
-    from dataclasses import replace
-
-    from retrieval.config import load_config
-    from retrieval.interactions.log import InteractionLog, LogConfig, as_url
+    from retrieval.interactions.log import InteractionLog, LogConfig, as_url  # lazy: sqlite3; fast --help
 
     cfg = load_config(LogConfig, args.config) if args.config else LogConfig()
     cfg = replace(cfg, url=as_url(args.log))

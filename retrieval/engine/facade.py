@@ -54,6 +54,7 @@ from retrieval.interactions.log import InteractionLog
 from retrieval.interactions.overlay import UserState
 from retrieval.interactions.service import InteractionService, InteractionTiming
 from retrieval.interactions.statements import StatementReader
+from retrieval.training.artifacts import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def load_graph(
     index_dir: str | Path | None = None,
 ) -> GraphState:
     """A :class:`GraphState` of the trained model in ``model_dir`` (a saved index from ``index_dir`` if it fits)."""
-    from retrieval.training.artifacts import load_model
-
     model = load_model(Path(model_dir))
     if reembed_tol is not None:
         model.reembed_tol = float(reembed_tol)
@@ -145,8 +144,6 @@ class Engine:
                 ``cfg.trusted``); a given log keeps its own ``LogConfig.trusted_senders``.
             replay: apply the log's interactions (undone ones skipped; pending ones for their authors).
         """
-        from retrieval.training.artifacts import load_model
-
         model_dir = Path(model_dir)
         model = load_model(model_dir)
         if cfg is None:

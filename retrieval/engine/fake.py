@@ -81,7 +81,7 @@ RGB = {
 
 def write_fixture_catalog(out: str | Path = FIXTURE_DIR) -> Path:
     """Draw the fixture images (small JPEGs) and write ``catalog.json``; deterministic."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # heavy: Pillow, only to redraw the fixture images
 
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,9 @@ import numpy as np
 
 from retrieval.catalog.wording import Lexicon
 from retrieval.errors import ConfigError
+from retrieval.features import get_text_encoder, onnx_text
+from retrieval.features.base import torch_threads
+from retrieval.features.text import text_model_path
 
 QUERY_ENCODER_DIR = "query_encoder"
 UNCASED_ENCODERS = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
@@ -46,8 +49,6 @@ class QueryText:
     def lexicon(self) -> Lexicon:
         """Known words of queries (:mod:`retrieval.catalog.wording`), read on first use."""
         if self._lexicon is None:
-            from retrieval.features.text import text_model_path
-
             try:
                 path = text_model_path(self._features_cfg.text_encoder)
             except ConfigError:
@@ -64,8 +65,6 @@ class QueryText:
             text = text.lower()
         feat = self._cache.get(text)
         if feat is None:
-            from retrieval.features.base import torch_threads
-
             with torch_threads(1):
                 feat = self.query_encoder.encode_one(text)
             self._cache[text] = feat
@@ -79,12 +78,8 @@ class QueryText:
     def query_encoder(self) -> Any:
         """The online text encoder (:mod:`retrieval.features.onnx_text`), made on first use."""
         if self._encoder is None:
-            from retrieval.features import get_text_encoder
-            from retrieval.features.base import torch_threads
-            from retrieval.features.onnx_text import query_encoder
-
             with torch_threads(1):
-                self._encoder = query_encoder(
+                self._encoder = onnx_text.query_encoder(
                     get_text_encoder(self._features_cfg), self._model_dir / QUERY_ENCODER_DIR, self._runtime
                 )
         return self._encoder

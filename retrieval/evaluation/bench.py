@@ -36,7 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import faiss
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from retrieval.engine.facade import Engine
@@ -277,9 +279,6 @@ def run_benchmark(
     plot: str | Path | None = None,
 ) -> dict:
     """Measure the demo size and every synthetic size; write the JSON (and plot) and return the report."""
-    import faiss
-    import torch
-
     cfg = cfg or BenchConfig()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -18,13 +18,18 @@ and the exact ones that refresh computes (unit vectors; 0 with an exact toleranc
 from __future__ import annotations
 
 import logging
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from retrieval.engine.config import EngineConfig
+from retrieval.engine.facade import Engine
 from retrieval.graph import schema
 from retrieval.index.heap import settle
 from retrieval.metrics import percentile, percentiles
@@ -84,8 +89,6 @@ def _metadata_edit(image: int, attr: int) -> dict:
 
 def measure_interactions(engine, cfg) -> dict:
     """``interaction_p50_ms`` / ``_p99_ms``, ``full_reembed_ms`` and the approximation error (see module doc)."""
-    from retrieval.engine.facade import Engine
-
     fresh = Engine.load(engine.model.model_dir)
     settle()  # as a serving process does after loading (retrieval/index/heap.py)
     edits = _interactions(fresh, cfg.queries + cfg.warmup, cfg.seed + 1)
@@ -120,13 +123,6 @@ def measure_undo(engine, cfg) -> dict:
     reload and replay; ``undo_longest_search_ms``: the longest search the shopper saw meanwhile, as the
     reload runs outside the engine lock). Its own engine and a temporary log: the model's log is untouched.
     """
-    import tempfile
-    import threading
-    from pathlib import Path
-
-    from retrieval.engine.config import EngineConfig
-    from retrieval.engine.facade import Engine
-
     undo_ms, longest = [], []
     with tempfile.TemporaryDirectory() as tmp:
         ecfg = EngineConfig(log_url=f"sqlite:///{Path(tmp) / 'bench.db'}", trusted=("bench-staff",))

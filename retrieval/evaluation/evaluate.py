@@ -33,7 +33,10 @@ from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.features.base import torch_threads
 from retrieval.graph import schema
 from retrieval.metrics import recall_at_k, recall_hits, target_ranks
-from retrieval.training.artifacts import TrainedModel, load_model
+from retrieval.training.artifacts import TrainedModel, load_model, save_model
+from retrieval.training.loop import CAPTION_VARIANT_DIR, fit
+from retrieval.training.prepare import build_setup
+from retrieval.training.run import with_source
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +83,6 @@ def ensure_caption_variant(tm: TrainedModel, *, progress: bool = True) -> Traine
     variant = tm.caption_variant()
     if variant is not None:
         return variant
-    from retrieval.training.artifacts import save_model
-    from retrieval.training.loop import CAPTION_VARIANT_DIR, fit
-    from retrieval.training.prepare import build_setup
-    from retrieval.training.run import with_source
-
     log.info("training the graph-caption variant (missing from %s)", tm.model_dir)
     cfg = with_source(tm.cfg, "caption")
     setup = build_setup(

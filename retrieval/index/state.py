@@ -198,7 +198,7 @@ class GraphState:
         Returns:
             Per node type, the node ids whose embeddings were recomputed (touched ones if not ``reembed``).
         """
-        import torch
+        import torch  # heavy: torch loads only when the graph is edited; searching needs numpy and faiss
 
         with self._lock:
             buf, ids = self.model.buffer, self.model.ids
@@ -267,14 +267,14 @@ class GraphState:
         return int(node)
 
     def _concept_of(self, attribute_key: str) -> int:
-        from retrieval.graph.build import attribute_parent
+        from retrieval.graph.build import attribute_parent  # heavy: graph.build imports torch and dgl
 
         concept: int = self.model.ids.index(schema.CONCEPT).get(attribute_parent(attribute_key, self.taxonomy), -1)
         return concept
 
     def _remove_edges(self, etype: schema.CanonicalEtype, pairs: Pairs) -> bool:
         """Remove every ``src -> dst`` edge of ``etype`` and its reverse; True if any existed."""
-        import torch
+        import torch  # heavy: torch, only when the graph is edited
 
         g = self.model.graph
         found = False

@@ -13,6 +13,7 @@ Model directory: ``tagger.pt`` (Flair), ``tagger_config.json`` (:class:`TaggerCo
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -155,7 +156,7 @@ def model_exists(model_dir: str | Path) -> bool:
 
 def to_flair(example: TaggedSentence) -> Sentence:
     """A Flair sentence of lower-cased tokens with the gold spans as ``ner`` labels."""
-    from flair.data import Sentence
+    from flair.data import Sentence  # heavy: flair (with torch, ~4 s), only with a trained tagger
 
     sent = Sentence([t.lower() for t in example.tokens])
     i, tags = 0, example.tags
@@ -248,10 +249,10 @@ class MetadataTagger:
                 f"No trained metadata tagger in {model_dir} (need {MODEL_FILE} and {CONFIG_FILE}).",
                 fix=f"run `tailor train-tagger --out {model_dir}` first, or pass the right folder",
             )
+        # heavy: flair (with torch, ~4 s) loads only when a tagger is; importing tagger_embeddings registers its class
         from flair.models import SequenceTagger
 
-        # flair is heavy and optional until a tagger is loaded; importing the module registers the class.
-        import retrieval.interactions.tagger_embeddings  # noqa: F401
+        import retrieval.interactions.tagger_embeddings  # noqa: F401  # heavy: imports flair
 
         config = load_config(TaggerConfig, model_dir / CONFIG_FILE)
         if taxonomy is None:
@@ -264,7 +265,7 @@ class MetadataTagger:
 
     def spans(self, texts: list[str]) -> list[list[tuple[int, int, str, float]]]:
         """Raw tagged spans ``(start, end, label, score)`` of each text."""
-        from flair.data import Sentence
+        from flair.data import Sentence  # heavy: flair (with torch, ~4 s), only with a trained tagger
 
         toks = [tokenize(t) for t in texts]
         out: list[list[tuple[int, int, str, float]]] = [[] for _ in texts]
@@ -345,8 +346,6 @@ def load_labelled(path: str | Path) -> list[TaggedSentence]:
     Raises:
         DatasetError: a missing file, bad JSON, or a span off token boundaries (names the line).
     """
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise DatasetError("Labelled file does not exist.", path=str(path), fix="pass --fixture FILE (JSON Lines)")

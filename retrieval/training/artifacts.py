@@ -26,17 +26,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from retrieval.catalog.datasets import load_catalog
 from retrieval.catalog.records import Catalog
 from retrieval.catalog.taxonomy import Taxonomy
 from retrieval.config import save_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
+from retrieval.features import encode_texts
 from retrieval.graph import schema
 from retrieval.graph.adjacency import Adjacency
 from retrieval.graph.buffer import GraphBuffer
 from retrieval.graph.build import InfoGraph, MentionFinder
 from retrieval.model.attributes import AttributePredictor
 from retrieval.model.fast_head import numpy_head
-from retrieval.model.reembed import forward_with_pre, relation_weights
+from retrieval.model.reembed import forward_with_pre, reembed, relation_weights
 from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead, make_head
 from retrieval.training.config import TrainConfig, load_train_config
 from retrieval.training.loop import (
@@ -202,8 +204,6 @@ class TrainedModel:
     @cached_property
     def catalog(self) -> Catalog:
         """The catalog the model was trained on (loaded on first use)."""
-        from retrieval.catalog.datasets import load_catalog
-
         return load_catalog(self.catalog_info["path"], self.catalog_info.get("format", "auto"), check_images=False)
 
     @cached_property
@@ -255,8 +255,6 @@ class TrainedModel:
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Text features ``[n, D_txt]`` with the model's text encoder."""
-        from retrieval.features import encode_texts
-
         return encode_texts(texts, self.cfg.features)
 
     # -- inference -------------------------------------------------------------------------
@@ -384,8 +382,6 @@ class TrainedModel:
             Per node type, the nodes whose states changed; for images, those whose embedding changed
             (to re-index).
         """
-        from retrieval.model.reembed import reembed
-
         tol = self.reembed_tol if tol is None else float(tol)
         n_images = self._image_emb.shape[0]
         changed, final = reembed(

@@ -5,13 +5,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrieval.config import load_config
 from retrieval.errors import ConfigError
 from retrieval.features import FeatureConfig
 from retrieval.graph import schema
+from retrieval.graph.build import ATTRIBUTE_SOURCES
 from retrieval.model.attributes import AttributeConfig
 
 
@@ -122,8 +125,6 @@ class TrainConfig:
     attributes: AttributeConfig = field(default_factory=AttributeConfig)
 
     def __post_init__(self) -> None:
-        from retrieval.graph.build import ATTRIBUTE_SOURCES
-
         if self.attribute_source not in ATTRIBUTE_SOURCES:
             raise ConfigError(
                 f"TrainConfig.attribute_source {self.attribute_source!r} is unknown.",
@@ -167,10 +168,6 @@ LEGACY_DEFAULTS: dict[str, object] = {
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """A saved :class:`TrainConfig`; keys missing from older files take their :data:`LEGACY_DEFAULTS` value."""
-    import json
-
-    from retrieval.config import load_config
-
     cfg = load_config(TrainConfig, path)  # validates the file and its keys
     data = json.loads(Path(path).read_text())
     legacy: dict[str, Any] = {k: v for k, v in LEGACY_DEFAULTS.items() if k not in data}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from retrieval.catalog.datasets import load_catalog
 from retrieval.catalog.records import TEST, TRAIN, VAL, Catalog
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key
 from retrieval.errors import DatasetError
@@ -245,8 +246,6 @@ def build_setup(
         taxonomy: the EI tree (default: the project's ``data/taxonomy.yml``).
         features: precomputed (image features, query-text features) in catalog order.
     """
-    from retrieval.catalog.datasets import load_catalog
-
     catalog_dir = Path(catalog_dir)
     cache = Path(cache_dir) if cache_dir else None
     if base is not None:

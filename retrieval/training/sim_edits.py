@@ -87,7 +87,7 @@ def liked_sets(
     The target is included (it is its own nearest neighbour, and is put first if ties hide it); the
     candidate is not (the person liked results of the query, not the photo they started from).
     """
-    import faiss
+    import faiss  # heavy: faiss, only for the nearest images of simulated likes
 
     vecs = np.ascontiguousarray(emb[pool], dtype=np.float32)
     index = faiss.IndexFlatIP(vecs.shape[1])

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def verify_images(catalog: Catalog, *, progress: bool = True) -> list[tuple[str, str]]:
     """Open every present image with Pillow; record and return ``(path, reason)`` for unreadable ones."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # heavy: Pillow, only to open every image (--verify-images)
 
     missing = set(catalog.missing_images)
     bad: list[tuple[str, str]] = []
