@@ -46,6 +46,7 @@ class VocabConfig:
     metadata_examples: int = 90
     select_examples: int = 40
     dislike_examples: int = 20
+    noise_examples: int = 60
     caption_sample: int = 400
     caption_max_words: int = 16
 
@@ -225,7 +226,39 @@ def generated_examples(taxonomy: Taxonomy, cfg: VocabConfig) -> dict[str, list[s
             rng,
         ),
         "dislike": _fill(DISLIKE_TEMPLATES, cfg.dislike_examples, {"a": seen, "k": lambda: ph.of(CATEGORY)}, rng),
+        "noise": keyboard_noise(taxonomy, cfg.noise_examples, random.Random(cfg.seed + 1)),
     }
+
+
+KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def keyboard_noise(taxonomy: Taxonomy, n: int, rng: random.Random) -> list[str]:
+    """``n`` keyboard-mash messages ("sdfkj", "qwpo eirt"): 1-3 runs of nearby keys, no taxonomy word.
+
+    Without them the intent classifier gives a message of unknown words whatever intent its character
+    n-grams are closest to, with full confidence (modify, mostly), instead of leaving it unclear.
+    """
+    known = {w for phrase in taxonomy.phrases for w in phrase.split()}
+
+    def run() -> str:
+        row = rng.randrange(len(KEY_ROWS))
+        col = rng.randrange(len(KEY_ROWS[row]))
+        keys = []
+        for _ in range(rng.randint(3, 7)):
+            keys.append(KEY_ROWS[row][col])
+            row = min(len(KEY_ROWS) - 1, max(0, row + rng.choice((-1, 0, 0, 0, 1))))
+            col = min(len(KEY_ROWS[row]) - 1, max(0, col + rng.choice((-2, -1, 1, 2))))
+        word = "".join(keys)
+        return word * 2 if rng.random() < 0.15 else word
+
+    out: list[str] = []
+    while len(out) < n:
+        words = [run() for _ in range(rng.choice((1, 1, 2, 2, 3)))]
+        text = " ".join(words)
+        if not known & set(words) and text not in out:
+            out.append(text)
+    return out
 
 
 def sample_captions(captions_dir: str | Path, cfg: VocabConfig, split: str = "train") -> list[str]:
