@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from retrieval.catalog.vocabulary import (
     VocabConfig,
     annotate,
     entity_names,
+    keyboard_noise,
     lookup_tables,
     sample_captions,
     synonyms,
@@ -89,3 +91,12 @@ def test_caption_sample_is_seeded_and_balanced(tmp_path: Path) -> None:
         sample_captions(tmp_path, cfg)
     with pytest.raises(DatasetError, match="no cap"):
         sample_captions(tmp_path / "nowhere", cfg)
+
+
+def test_keyboard_noise_is_seeded_distinct_and_names_no_taxonomy_word() -> None:
+    tax = Taxonomy.load(REPO / "data" / "taxonomy.yml")
+    noise = keyboard_noise(tax, 60, random.Random(3))
+    assert noise == keyboard_noise(tax, 60, random.Random(3)) and len(set(noise)) == 60
+    known = {w for phrase in tax.phrases for w in phrase.split()}
+    assert not known & {w for text in noise for w in text.split()}
+    assert all(1 <= len(text.split()) <= 3 and text.replace(" ", "").isalpha() for text in noise)
