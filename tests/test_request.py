@@ -44,3 +44,13 @@ def test_keys_follow_statements_and_drops(evidence):
     facts.drop_image_attribute(0, facts.attr_keys.index("color:red"))
     assert "color:red" not in ev.keys(0), "a replaced attribute must disappear"
     assert ev.keys(1) >= {"category:skirt", "color:navy"}
+
+
+def test_images_with_follows_statements_and_drops(evidence):
+    ev, facts = evidence
+    assert ev.images_with("color:red").tolist() == [0]
+    assert ev.images_with("color:red") is ev.images_with("color:red"), "cached while the facts are unchanged"
+    facts.add_image_attribute(1, facts.attr_keys.index("color:red"))
+    assert ev.images_with("color:red").tolist() == [0, 1], "a statement made after the first read must show"
+    facts.drop_image_attribute(0, facts.attr_keys.index("color:red"))
+    assert ev.images_with("color:red").tolist() == [1], "a replaced attribute must disappear"

@@ -89,7 +89,8 @@ def parse_request(text: str, category: str, cand_keys: Set[str], taxonomy: Taxon
 class Evidence:
     """Attribute keys per image node from the graph and the stated product captions (see module doc).
 
-    :meth:`keys` is cached per node until the facts change (``GraphFacts.version``, bumped by every edit).
+    :meth:`keys` (per node) and :meth:`images_with` (per key) are cached until the facts change
+    (``GraphFacts.version``, bumped by every edit).
     """
 
     rich_caption = 3
@@ -111,7 +112,14 @@ class Evidence:
         self._by_key = {k: np.asarray(v, dtype=np.int64) for k, v in by_key.items()}
         self._attr_of = {k: i for i, k in enumerate(facts.attr_keys)}
         self._keys: dict[int, frozenset[str]] = {}
+        self._images: dict[str, np.ndarray] = {}
         self._version = facts.version
+
+    def _check_version(self) -> None:
+        if self._version != self.facts.version:
+            self._keys.clear()
+            self._images.clear()
+            self._version = self.facts.version
 
     def keys(self, node: int) -> frozenset[str]:
         """The attribute keys ``node`` carries, its catalog category included.
@@ -122,9 +130,7 @@ class Evidence:
         i.e. it is not the product's full description). Predicted category edges never count: the
         catalog's category is stated.
         """
-        if self._version != self.facts.version:
-            self._keys.clear()
-            self._version = self.facts.version
+        self._check_version()
         found = self._keys.get(node)
         if found is None:
             found = self._keys[node] = frozenset(self._read_keys(node))
@@ -151,12 +157,18 @@ class Evidence:
         return stated
 
     def images_with(self, key: str) -> np.ndarray:
-        """Image nodes whose evidence carries ``key``."""
+        """Image nodes whose evidence carries ``key`` (sorted; do not modify the array)."""
+        self._check_version()
+        found = self._images.get(key)
+        if found is not None:
+            return found
         base = self._by_key.get(key, np.zeros(0, np.int64))
         a = self._attr_of.get(key)
         if a is None and key in self.facts.attr_keys:  # added by an interaction after loading
             a = self._attr_of[key] = self.facts.attr_keys.index(key)
-        return np.union1d(base, self.facts.images_with(a)) if a is not None else base
+        found = np.union1d(base, self.facts.images_with(a)) if a is not None else base
+        self._images[key] = found
+        return found
 
 
 @dataclass(frozen=True)
