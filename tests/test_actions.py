@@ -346,7 +346,8 @@ def test_undo_a_like_and_errors_from_the_engine(engine: FakeEngine) -> None:
     other = engine.dislike(chat.slots["results"][0]["image_id"], "someone-else")
     chat.slots["last_interaction"] = other.interaction_id  # not this shopper's
     out = chat.turn(ActionUndo(), "undo that", "undo")
-    assert responses(out) == ["utter_undo_failed"] and "cannot undo" in out[0]["detail"]
+    assert responses(out) == ["utter_undo_failed"] and "not one of yours" in out[0]["detail"]
+    assert "someone-else" not in out[0]["detail"]  # an error never names another user
     assert engine.hidden == {"someone-else": {other.image_ids[0]}}  # nothing changed
     engine.undo(other.interaction_id, "someone-else")
     out = chat.turn(ActionUndo(), "undo that", "undo")

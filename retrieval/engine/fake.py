@@ -325,7 +325,7 @@ class FakeEngine:
             receipt = self._log[interaction_id]
             if user != receipt.user and user not in self.trusted:
                 raise PermissionDeniedError(
-                    f"{user!r} cannot undo {receipt.user!r}'s interaction.", fix="ask its author or staff"
+                    f"Interaction {interaction_id} is not one of yours.", fix="ask its author or staff"
                 )
             self._undone.add(interaction_id)
             for image_id, attrs in self._catalog.items():

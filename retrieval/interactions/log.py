@@ -175,7 +175,7 @@ class InteractionLog:
         row = self._active_row(interaction_id, "undo")
         if by is not None and by != row.user and not self.is_trusted(by):
             raise PermissionDeniedError(
-                f"{by!r} cannot undo interaction {interaction_id} made by {row.user!r}.",
+                f"Interaction {interaction_id} is not one of yours.",
                 fix="ask its author or a trusted staff member to undo it",
             )
         return self._write("undo", by or "operator", row.scope, "{}", interaction_id)
