@@ -107,6 +107,11 @@ def get_engine() -> EngineAPI:
     return _engine
 
 
+def engine_status() -> dict[str, str | None]:
+    """The engine's state for the action server's /health: ``{"engine": "ok" | "not loaded", "error": None}``."""
+    return {"engine": "ok" if _engine is not None else "not loaded", "error": None}
+
+
 def set_engine(engine: EngineAPI | None) -> None:
     """Inject an engine (tests), or ``None`` to load lazily again."""
     global _engine
