@@ -3,8 +3,10 @@
     python -m bot.launch demo [--model models/tailor.tar.gz] [--fake-engine]
     python -m bot.launch shell [--fake-engine]      # rasa shell against a started action server
 
-starts the action server (:5055, engine env), the Rasa server (:5005, REST + socket.io + Slack +
-Telegram, Rasa env) and the web page (:8080), prints the chat URL and stops everything on Ctrl-C.
+starts the action server (:5055, engine env, loopback only, token-checked: :mod:`actions.server`), the
+Rasa server (:5005, REST + socket.io + Slack + Telegram, Rasa env) and the web page (:8080), prints the
+chat URL, restarts a server that crashes (:mod:`bot.supervisor`; pids in ``LOG_DIR/pids.json``) and
+stops everything on Ctrl-C.
 The tests and ``bench/chat_load.py`` use the same functions on free loopback ports.
 
 Environment: TAILOR_RASA_BIN (default ``<repo>/.venv-rasa/bin/rasa``), TAILOR_PYTHON (default
@@ -18,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,10 +31,36 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.supervisor import Supervisor
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "models/tailor.tar.gz"
+#: The secret the Rasa server sends to the action server (``actions.server`` checks it).
+TOKEN_ENV = "TAILOR_ACTION_TOKEN"
+
+
+def action_token() -> str:
+    """The action server's token: TAILOR_ACTION_TOKEN, else a random one made once per launcher process
+    (and put in its environment, so every server it starts shares it).
+    """
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        token = os.environ[TOKEN_ENV] = secrets.token_urlsafe(32)
+    return token
+
+
+def write_endpoints(path: Path, action_url: str) -> Path:
+    """A Rasa endpoints file for the action server at ``action_url``, with its token (file mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(
+        f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n'
+        f'  headers:\n    Authorization: "Bearer {action_token()}"\n'
+    )
+    return path
 
 
 def rasa_bin() -> str:
@@ -123,9 +152,11 @@ def wait_ready(service: Service, path: str, timeout: float = 300.0) -> None:
 
 
 def start_action_server(port: int, log_dir: Path, env: dict[str, str] | None = None, warm: bool = True) -> Service:
-    """The rasa-sdk action server running ``actions/`` with the engine env's Python (engine loaded if ``warm``)."""
-    cmd = [engine_python(), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
-    service = _start("actions", cmd, f"http://127.0.0.1:{port}", log_dir, env)
+    """The action server (:mod:`actions.server`: loopback, token-checked) with the engine env's Python
+    (engine loaded if ``warm``).
+    """
+    cmd = [engine_python(), "-m", "actions.server", "--port", str(port)]
+    service = _start("actions", cmd, f"http://127.0.0.1:{port}", log_dir, {**(env or {}), TOKEN_ENV: action_token()})
     wait_ready(service, "/health", timeout=120)
     if warm:
         warm_up_actions(service)
@@ -137,7 +168,8 @@ def warm_up_actions(service: Service, timeout: float = 600.0) -> None:
     tracker = {"sender_id": "warm-up", "slots": {}, "latest_message": {}, "events": [], "paused": False,
                "followup_action": None, "active_loop": {}, "latest_action_name": None}  # fmt: skip
     body = json.dumps({"next_action": "action_warm_up", "sender_id": "warm-up", "tracker": tracker, "domain": {}})
-    req = urllib.request.Request(f"{service.url}/webhook", body.encode(), {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {action_token()}"}
+    req = urllib.request.Request(f"{service.url}/webhook", body.encode(), headers)
     start = time.monotonic()
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -167,8 +199,7 @@ def start_rasa_server(
 ) -> Service:
     """``rasa run`` with credentials.yml and an endpoints file pointing at ``action_url`` (``wait``: until ready)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    endpoints = log_dir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n')
+    endpoints = write_endpoints(log_dir / "endpoints.yml", action_url)
     cmd = [
         rasa_bin(), "run", "--model", str(model), "--port", str(port), "--interface", host,
         "--credentials", str(REPO / "credentials.yml"), "--endpoints", str(endpoints), "--cors", cors,
@@ -221,29 +252,31 @@ def demo(args: argparse.Namespace) -> int:
 
         images = str(FIXTURE_DIR)
     services: list[Service] = []
+    supervisor: Supervisor[Service] = Supervisor(log_dir / "pids.json")
+    action_url = f"http://127.0.0.1:{args.action_port}"
+    rasa_url = os.environ.get("TAILOR_RASA_PUBLIC_URL", f"http://localhost:{args.rasa_port}")
+
+    def rasa_server(wait: bool = True) -> Service:
+        return start_rasa_server(args.model, args.rasa_port, action_url, log_dir, host=args.host, env=env, wait=wait)
+
+    def action_server() -> Service:
+        return start_action_server(args.action_port, log_dir, env)
+
+    def web_server() -> Service:
+        return start_web_server(args.web_port, images, rasa_url, log_dir, host=args.host, env=env)
+
     try:
         # Rasa loads its model (~45 s) while the action server starts and loads the engine.
-        rasa = start_rasa_server(
-            args.model,
-            args.rasa_port,
-            f"http://127.0.0.1:{args.action_port}",
-            log_dir,
-            host=args.host,
-            env=env,
-            wait=False,
-        )
+        rasa = rasa_server(wait=False)
         services.append(rasa)
-        services.append(start_action_server(args.action_port, log_dir, env))
+        services.append(action_server())
         wait_rasa(rasa)
-        rasa_url = os.environ.get("TAILOR_RASA_PUBLIC_URL", f"http://localhost:{args.rasa_port}")
-        services.append(start_web_server(args.web_port, images, rasa_url, log_dir, host=args.host, env=env))
+        services.append(web_server())
+        for service, restart in zip(services, (rasa_server, action_server, web_server), strict=True):
+            supervisor.add(service, restart)
         print(f"\n  tailor is ready: open {public}/ to chat  (logs in {log_dir}/, Ctrl-C stops)\n", flush=True)
-        while all(s.proc.poll() is None for s in services):
-            time.sleep(1.0)
-        dead = [s for s in services if s.proc.poll() is not None]
-        for s in dead:
-            print(f"{s.name} stopped unexpectedly:\n{s.log_tail()}", file=sys.stderr)
-        return 1
+        supervisor.watch()
+        return 0
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
@@ -252,7 +285,7 @@ def demo(args: argparse.Namespace) -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abort the clean-up
-        stop_all(services)
+        stop_all(supervisor.services or services)
 
 
 def shell(args: argparse.Namespace) -> int:
@@ -261,8 +294,7 @@ def shell(args: argparse.Namespace) -> int:
     env = {"TAILOR_FAKE_ENGINE": "1"} if args.fake_engine else {}
     action = start_action_server(args.action_port, log_dir, env)
     try:
-        endpoints = log_dir / "endpoints-shell.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "{action.url}/webhook"\n')
+        endpoints = write_endpoints(log_dir / "endpoints-shell.yml", action.url)
         cmd = [rasa_bin(), "shell", "--model", str(args.model), "--endpoints", str(endpoints)]
         return subprocess.run(cmd, cwd=REPO, env=_env(env), check=False).returncode
     except KeyboardInterrupt:
