@@ -34,6 +34,7 @@ ENGINE_SRC := $(filter-out retrieval/errors.py,$(wildcard \
 	retrieval/training/loop.py retrieval/model/rgcn.py retrieval/graph/build.py retrieval/training/prepare.py retrieval/graph/schema.py \
 	retrieval/catalog/taxonomy.py retrieval/training/artifacts.py retrieval/model/attributes.py retrieval/catalog/records.py retrieval/config.py \
 	retrieval/training/config.py retrieval/model/losses.py retrieval/training/sim_edits.py retrieval/catalog/text_attributes.py \
+	retrieval/training/run.py retrieval/training/manifest.py \
 	retrieval/features/*.py retrieval/catalog/datasets/*.py))
 TAGGER_SRC := retrieval/interactions/tagger.py retrieval/interactions/tagger_train.py retrieval/interactions/tagger_embeddings.py retrieval/interactions/tagger_sentences.py retrieval/interactions/tagger_bio.py retrieval/interactions/tagger_values.py retrieval/interactions/tagger_noise.py retrieval/interactions/tagger_templates.py retrieval/catalog/taxonomy.py
 VOCAB_SRC := retrieval/catalog/vocabulary.py retrieval/catalog/vocabulary_templates.py retrieval/cli/dialogue.py retrieval/catalog/taxonomy.py
@@ -96,9 +97,9 @@ $(CATALOG): data/taxonomy.yml $(wildcard retrieval/catalog/demo/*.py) | $(VENV)/
 	$(TAILOR) catalog demo --out $(CATALOG_DIR) --size $(DEMO_SIZE) --seed $(DEMO_SEED)
 	@touch $@
 
-# metrics.json is the last file `tailor train` writes: a model trained by hand counts as built.
-engine: $(ENGINE_DIR)/metrics.json
-$(ENGINE_DIR)/metrics.json: $(CATALOG) data/taxonomy.yml $(ENGINE_SRC) $(ENGINE_CONFIG) | $(VENV)/.stamp
+# manifest.json (the checksums) is the last file `tailor train` writes: a model trained by hand counts as built.
+engine: $(ENGINE_DIR)/manifest.json
+$(ENGINE_DIR)/manifest.json: $(CATALOG) data/taxonomy.yml $(ENGINE_SRC) $(ENGINE_CONFIG) | $(VENV)/.stamp
 	$(TAILOR) train --data $(CATALOG_DIR) --out $(ENGINE_DIR) --threads $(TRAIN_THREADS) \
 	  $(if $(ENGINE_CONFIG),--config $(ENGINE_CONFIG))
 	@touch $@

@@ -7,6 +7,13 @@ Environment:
     TAILOR_TAXONOMY: taxonomy file (default ``data/taxonomy.yml``).
     TAILOR_PUBLIC_URL: base URL the web server publishes images under (default http://localhost:8080).
     TAILOR_PAGE_SIZE: products per page (default 4).
+    TAILOR_ENGINE_RETRY_S: seconds a failed engine load is remembered before a turn tries again
+        (default 60; every turn in between gets the same error at once, without reloading).
+
+A failed load is remembered and :func:`engine_status` reports it (the action server's /health): a changed
+or truncated model file fails as :class:`~retrieval.errors.CorruptArtifactError` naming the file; any other
+failure is wrapped in a :class:`~retrieval.errors.ModelNotFoundError`, so the actions answer "the product
+search is not ready right now" instead of "something went wrong".
 """
 
 from __future__ import annotations
@@ -22,17 +29,21 @@ from urllib.parse import quote
 from retrieval.api import EngineAPI
 from retrieval.catalog.taxonomy import Taxonomy
 from retrieval.engine.fake import FakeEngine
-from retrieval.errors import ConfigError
+from retrieval.errors import ConfigError, ModelNotFoundError, TailorError
 from retrieval.index.heap import settle
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = "build/demo/engine"
+RETRY_ENV = "TAILOR_ENGINE_RETRY_S"
+DEFAULT_RETRY_S = 60.0
 
 _lock = threading.Lock()
 _engine: EngineAPI | None = None
 _taxonomy: Taxonomy | None = None
+_loading = False
+_failure: tuple[TailorError, float] | None = None  # the remembered load error and time.monotonic() of it
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,22 @@ def _load() -> EngineAPI:
 
     model_dir = _model_dir()
     log.info("loading the engine from %s", model_dir)
-    return Engine.load(model_dir)
+    engine = Engine.load(model_dir)  # verifies MODEL/manifest.json first (CorruptArtifactError names the file)
+    _ = engine.text.query_encoder  # now: a query encoder that cannot load fails the load, not every modify
+    return engine
+
+
+def retry_seconds() -> float:
+    """Seconds a failed load is remembered (``TAILOR_ENGINE_RETRY_S``, default 60; 0 retries every turn)."""
+    raw = os.environ.get(RETRY_ENV, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_RETRY_S
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        log.warning("%s=%r is not a number of seconds >= 0; using %.0f", RETRY_ENV, raw, DEFAULT_RETRY_S)
+        return DEFAULT_RETRY_S
+    return value
 
 
 def warm_up(engine: EngineAPI) -> None:
@@ -94,29 +120,83 @@ def warm_up(engine: EngineAPI) -> None:
     log.info("engine warmed up in %.1f s", time.perf_counter() - start)
 
 
+def _remembered() -> TailorError | None:
+    """The last load error while its backoff lasts."""
+    failure = _failure
+    if failure is not None and time.monotonic() - failure[1] < retry_seconds():
+        return failure[0]
+    return None
+
+
+def _as_typed(err: Exception) -> TailorError:
+    """``err`` if typed, else a ModelNotFoundError saying the engine failed to load (the actions answer it)."""
+    if isinstance(err, TailorError):
+        return err
+    return ModelNotFoundError(
+        f"The engine in {_model_dir()} failed to load ({type(err).__name__}: {err}).",
+        fix="see the action server's log; retrain the model (`tailor train --data CATALOG --out MODEL`) or restore it",
+    )
+
+
 def get_engine() -> EngineAPI:
-    """The process-wide engine, loaded (and warmed up) on first use; thread-safe."""
-    global _engine
-    if _engine is None:
-        with _lock:
-            if _engine is None:
-                engine = _load()
-                warm_up(engine)
-                settle()
-                _engine = engine
-    return _engine
+    """The process-wide engine, loaded (and warmed up) on first use; thread-safe.
+
+    A failed load is remembered for :func:`retry_seconds`: until then every call raises the same typed
+    error at once (no reload per turn); the first call after that loads again.
+
+    Raises:
+        TailorError: the load failed, now or within the backoff (an untyped failure is wrapped).
+    """
+    global _engine, _failure, _loading
+    engine = _engine
+    if engine is not None:
+        return engine
+    if (err := _remembered()) is not None:
+        raise err.with_traceback(None)
+    with _lock:
+        if _engine is not None:
+            return _engine
+        if (err := _remembered()) is not None:
+            raise err.with_traceback(None)
+        _loading = True
+        try:
+            engine = _load()
+            warm_up(engine)
+            settle()
+        except Exception as exc:  # remembered, then re-raised (typed) to the caller
+            typed = _as_typed(exc)
+            _failure = (typed, time.monotonic())
+            log.error("engine load failed (next try in %.0f s): %s", retry_seconds(), typed)
+            if typed is exc:
+                raise
+            raise typed from exc
+        finally:
+            _loading = False
+        _engine, _failure = engine, None
+    return engine
 
 
 def engine_status() -> dict[str, str | None]:
-    """The engine's state for the action server's /health: ``{"engine": "ok" | "not loaded", "error": None}``."""
-    return {"engine": "ok" if _engine is not None else "not loaded", "error": None}
+    """The engine's state for the action server's /health: ``{"engine": ..., "error": ...}``.
+
+    ``engine`` is "ok" (loaded), "loading", "failed" (the last load failed; ``error`` is its message,
+    which names the file and the fix) or "not loaded" (no turn needed it yet). Never blocks or raises.
+    """
+    if _engine is not None:
+        return {"engine": "ok", "error": None}
+    if _loading:
+        return {"engine": "loading", "error": None}
+    failure = _failure
+    if failure is not None:
+        return {"engine": "failed", "error": str(failure[0])}
+    return {"engine": "not loaded", "error": None}
 
 
 def set_engine(engine: EngineAPI | None) -> None:
-    """Inject an engine (tests), or ``None`` to load lazily again."""
-    global _engine
+    """Inject an engine (tests), or ``None`` to load lazily again (a remembered failure is forgotten)."""
+    global _engine, _failure
     with _lock:
-        _engine = engine
+        _engine, _failure = engine, None
 
 
 def get_taxonomy() -> Taxonomy:

@@ -6,6 +6,8 @@ Every error says what went wrong and how to fix it. Callers (the CLI, the action
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class TailorError(Exception):
     """Base class of every error the engine raises on purpose."""
@@ -36,6 +38,22 @@ class DatasetError(TailorError):
 
 class ModelNotFoundError(TailorError):
     """A model directory or artifact is missing."""
+
+
+class ArtifactError(ModelNotFoundError):
+    """A model directory's files cannot be trusted or read; ``path`` is the file (the message names it)."""
+
+    def __init__(self, message: str, *, path: str | Path, fix: str) -> None:
+        self.path = str(path)
+        super().__init__(message, fix=fix)
+
+
+class CorruptArtifactError(ArtifactError):
+    """A model file differs from its checksum in ``manifest.json``, is missing from it, or cannot be read."""
+
+
+class MissingManifestError(ArtifactError):
+    """A model directory has no ``manifest.json``: it was not written by a finished ``tailor train``."""
 
 
 class UnknownItemError(TailorError):

@@ -20,8 +20,8 @@ from retrieval.errors import ConfigError
 from retrieval.features import get_text_encoder, onnx_text
 from retrieval.features.base import torch_threads
 from retrieval.features.text import text_model_path
+from retrieval.training.manifest import QUERY_ENCODER_DIR
 
-QUERY_ENCODER_DIR = "query_encoder"
 UNCASED_ENCODERS = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 
 

@@ -35,6 +35,7 @@ from retrieval.graph import schema
 from retrieval.metrics import recall_at_k, recall_hits, target_ranks
 from retrieval.training.artifacts import TrainedModel, load_model, save_model
 from retrieval.training.loop import CAPTION_VARIANT_DIR, fit
+from retrieval.training.manifest import write_manifest
 from retrieval.training.prepare import build_setup
 from retrieval.training.run import with_source
 
@@ -104,6 +105,7 @@ def ensure_caption_variant(tm: TrainedModel, *, progress: bool = True) -> Traine
         desc="train graph-caption",
     )
     save_model(tm.model_dir / CAPTION_VARIANT_DIR, cfg, setup, fitted)
+    write_manifest(tm.model_dir / CAPTION_VARIANT_DIR)
     return load_model(tm.model_dir / CAPTION_VARIANT_DIR)
 
 

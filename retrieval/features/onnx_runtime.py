@@ -84,4 +84,14 @@ def session(path: Path, threads: int = 1):
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except ort_errors() as err:  # ORT's own classes derive from Exception alone: name the file, as ONNX_ERRORS
+        raise RuntimeError(f"{path} cannot be loaded by ONNX Runtime ({type(err).__name__}: {err})") from err
+
+
+def ort_errors() -> tuple[type[Exception], ...]:
+    """The exception classes ONNX Runtime raises (a bad or truncated file: ``InvalidProtobuf``, ``Fail``, ...)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state  # heavy: ONNX Runtime, only with a session
+
+    return tuple(c for c in vars(state).values() if isinstance(c, type) and issubclass(c, Exception))

@@ -1,10 +1,10 @@
 """A trained model directory: save, load, and the fast inference API the engine façade uses.
 
-Layout of ``MODEL_DIR``: ``config.json`` (TrainConfig), ``model.pt`` (R-GCN, head, scale),
-``graph.bin`` + ``ids.json`` (the information graph), ``attributes/`` (the attribute predictor,
-when predicted), ``features/images.npy`` + ``features/queries.npy``, ``catalog.json`` (where the
-catalog is), ``splits.json`` (query indices), ``train_log.json``, ``metrics.json``; the
-``graph-caption/`` variant, when trained, is a model directory of the same layout inside it.
+Layout of ``MODEL_DIR``: ``config.json`` (TrainConfig), ``model.pt`` (R-GCN, head, scale), ``graph.bin`` +
+``ids.json`` (the information graph), ``attributes/`` (the attribute predictor, when predicted),
+``features/images.npy`` + ``features/queries.npy``, ``catalog.json`` (where the catalog is), ``splits.json``
+(query indices), ``train_log.json``, ``metrics.json``, ``manifest.json`` (checksums, checked before any read:
+:mod:`retrieval.training.manifest`); the ``graph-caption/`` variant is a model directory of this layout inside it.
 
 :class:`TrainedModel` runs one full forward pass at load and caches every node's per-layer states.
 A new caption is then embedded as a sink from cached neighbour states (:meth:`embed_new_caption`,
@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import cast
 
+import dgl
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,7 @@ from retrieval.features import encode_texts
 from retrieval.graph import schema
 from retrieval.graph.adjacency import Adjacency
 from retrieval.graph.buffer import GraphBuffer
-from retrieval.graph.build import InfoGraph, MentionFinder
+from retrieval.graph.build import GRAPH_FILE, IDS_FILE, GraphIds, InfoGraph, MentionFinder
 from retrieval.model.attributes import AttributePredictor
 from retrieval.model.fast_head import numpy_head
 from retrieval.model.reembed import forward_with_pre, reembed, relation_weights
@@ -47,6 +48,7 @@ from retrieval.training.loop import (
     build_rgcn,
     caption_in_edges,
 )
+from retrieval.training.manifest import read_artifact, read_json, reading, verify_manifest
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +97,10 @@ def save_model(
     (out / FEATURES_DIR).mkdir(exist_ok=True)
     np.save(out / FEATURES_DIR / "images.npy", setup.image_feats.astype(np.float32))
     np.save(out / FEATURES_DIR / "queries.npy", setup.query_feats.astype(np.float32))
-    (out / CATALOG_FILE).write_text(
-        json.dumps(
-            {
-                "path": str(Path(setup.catalog_dir).resolve()),
-                "format": setup.catalog.source_format,
-                "images": len(setup.catalog.images),
-                "queries": len(setup.catalog.queries),
-                "taxonomy": setup.taxonomy.source,
-            },
-            indent=1,
-        )
-    )
+    cat = setup.catalog
+    where = {"path": str(Path(setup.catalog_dir).resolve()), "format": cat.source_format}
+    sizes = {"images": len(cat.images), "queries": len(cat.queries), "taxonomy": setup.taxonomy.source}
+    (out / CATALOG_FILE).write_text(json.dumps({**where, **sizes}, indent=1))
     (out / SPLITS_FILE).write_text(json.dumps({"train": setup.train_q, "val": setup.val_q, "test": setup.test_q}))
     g = setup.info.graph
     metrics = {
@@ -131,6 +125,9 @@ def save_model(
 def load_model(model_dir: str | Path, *, reembed_tol: float = REEMBED_TOL) -> TrainedModel:
     """Load a model directory written by :func:`retrieval.training.run.train` (rebuilt from ``config.json``).
 
+    ``manifest.json`` is verified first (~0.15 s for the demo model, :mod:`retrieval.training.manifest`): a
+    file changed or unreadable raises CorruptArtifactError naming it; no manifest, MissingManifestError.
+
     Args:
         model_dir: the model directory.
         reembed_tol: relative tolerance of :meth:`TrainedModel.reembed` after graph edits (0 = exact).
@@ -142,15 +139,18 @@ def load_model(model_dir: str | Path, *, reembed_tol: float = REEMBED_TOL) -> Tr
                 f"{d} is not a trained model ({name} is missing).",
                 fix="train one with `tailor train --data DIR --out MODEL`",
             )
-    cfg = load_train_config(d / CONFIG_FILE)
-    info = InfoGraph.load(d)
-    weights = torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    rgcn = build_rgcn(weights["in_dims"], cfg)
-    head = make_head(cfg.head, cfg.hidden, residual=cfg.residual)
-    norm = ScaledNorm(cfg.scale)
-    rgcn.load_state_dict(weights["rgcn"])
-    head.load_state_dict(weights["head"])
-    norm.load_state_dict(weights["norm"])
+    verify_manifest(d)
+    cfg = read_artifact(d / CONFIG_FILE, load_train_config)
+    graph = read_artifact(d / GRAPH_FILE, lambda p: dgl.load_graphs(str(p))[0][0], extra=(dgl.DGLError,))
+    info = InfoGraph(graph, read_artifact(d / IDS_FILE, GraphIds.load))
+    weights = read_artifact(d / WEIGHTS_FILE, lambda p: torch.load(p, map_location="cpu", weights_only=True))
+    with reading(d / WEIGHTS_FILE):  # weights that do not fit config.json
+        rgcn = build_rgcn(weights["in_dims"], cfg)
+        head = make_head(cfg.head, cfg.hidden, residual=cfg.residual)
+        norm = ScaledNorm(cfg.scale)
+        rgcn.load_state_dict(weights["rgcn"])
+        head.load_state_dict(weights["head"])
+        norm.load_state_dict(weights["norm"])
     return TrainedModel(d, cfg, info, rgcn, head, norm, reembed_tol=reembed_tol)
 
 
@@ -194,12 +194,12 @@ class TrainedModel:
     def predictor(self) -> AttributePredictor | None:
         """The attribute predictor the graph's image attributes came from (None unless predicted)."""
         d = self.model_dir / ATTRIBUTES_DIR
-        return AttributePredictor.load(d) if d.is_dir() else None
+        return read_artifact(d, AttributePredictor.load, model_dir=self.model_dir) if d.is_dir() else None
 
     @cached_property
     def catalog_info(self) -> dict:
         """``catalog.json``: path, format and size of the training catalog."""
-        return json.loads((self.model_dir / CATALOG_FILE).read_text())
+        return read_json(self.model_dir / CATALOG_FILE)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -215,17 +215,17 @@ class TrainedModel:
     @cached_property
     def splits(self) -> dict[str, list[int]]:
         """Query indices (catalog order) of train / val / test."""
-        return json.loads((self.model_dir / SPLITS_FILE).read_text())
+        return read_json(self.model_dir / SPLITS_FILE)
 
     @cached_property
     def image_features(self) -> np.ndarray:
         """Raw image features ``[N_images, D_img]`` in node order."""
-        return np.load(self.model_dir / FEATURES_DIR / "images.npy")
+        return read_artifact(self.model_dir / FEATURES_DIR / "images.npy", np.load, model_dir=self.model_dir)
 
     @cached_property
     def query_features(self) -> np.ndarray:
         """Text features of the catalog's queries ``[N_queries, D_txt]``."""
-        return np.load(self.model_dir / FEATURES_DIR / "queries.npy")
+        return read_artifact(self.model_dir / FEATURES_DIR / "queries.npy", np.load, model_dir=self.model_dir)
 
     @cached_property
     def mention_finder(self) -> MentionFinder:

@@ -1,19 +1,23 @@
 """``tailor train``: prepare a catalog, fit the graph model (and its graph-caption variant), write the model.
 
 The chain: :func:`~retrieval.training.prepare.build_setup` -> :func:`~retrieval.training.loop.fit_setup`
--> :func:`~retrieval.training.artifacts.save_model`.
+-> :func:`~retrieval.training.artifacts.save_model`, then the ONNX query encoder exported into
+``MODEL/query_encoder`` and, last, the checksum manifests (:mod:`retrieval.training.manifest`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 
+from retrieval.features import get_text_encoder, onnx_text
 from retrieval.training.artifacts import save_model
 from retrieval.training.config import TrainConfig
 from retrieval.training.loop import CAPTION_VARIANT_DIR, fit_setup
+from retrieval.training.manifest import QUERY_ENCODER_DIR, remove_manifest, write_manifest
 from retrieval.training.prepare import build_setup
 
 log = logging.getLogger(__name__)
@@ -22,6 +26,18 @@ log = logging.getLogger(__name__)
 def with_source(cfg: TrainConfig, source: str) -> TrainConfig:
     """``cfg`` for another attribute source (the graph-caption variant trains no second variant)."""
     return dataclasses.replace(cfg, attribute_source=source, caption_graph=False)
+
+
+def export_query_encoder(cfg: TrainConfig, folder: Path) -> bool:
+    """Export the online query text encoder into ``folder`` afresh (checked against torch by
+    :func:`~retrieval.features.onnx_text.query_encoder`); False, and no folder, when it stays on torch.
+    """
+    shutil.rmtree(folder, ignore_errors=True)  # never sign an export this run did not write and check
+    if onnx_text.query_encoder(get_text_encoder(cfg.features), folder, "onnx").runtime == "onnx":
+        return True
+    shutil.rmtree(folder, ignore_errors=True)
+    log.warning("no ONNX query encoder in %s: the engine exports one at first use or stays on torch", folder.parent)
+    return False
 
 
 def train(
@@ -36,7 +52,8 @@ def train(
 
     Args:
         catalog_dir: a catalog folder (demo, Fashion200K or FashionIQ layout).
-        out_dir: the model directory to write (config.json, model.pt, graph.bin, ids.json, ...).
+        out_dir: the model directory to write (config.json, model.pt, graph.bin, ids.json, ...,
+            manifest.json last).
         cfg: training configuration (defaults: the paper's).
         cache_dir: feature cache folder (default ``<out_dir>/feature-cache``).
         progress: show progress bars.
@@ -49,6 +66,8 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache_dir) if cache_dir else out_dir / "feature-cache"
+    remove_manifest(out_dir)  # until the last step, the directory loads as unsigned, never half-old
+    remove_manifest(out_dir / CAPTION_VARIANT_DIR)
     t0 = time.perf_counter()
     setup = build_setup(catalog_dir, cfg, cache_dir=cache_dir, progress=progress)
     prep_seconds = time.perf_counter() - t0
@@ -67,6 +86,9 @@ def train(
             prep_seconds=max(0.0, time.perf_counter() - t1 - cfit.seconds),
             extra=cwarm,
         )
+        write_manifest(out_dir / CAPTION_VARIANT_DIR)
+    metrics["query_encoder"] = "onnx" if export_query_encoder(cfg, out_dir / QUERY_ENCODER_DIR) else "torch"
+    write_manifest(out_dir)
     metrics["total_seconds"] = round(time.perf_counter() - t0, 2)
     log.info("trained in %.1f s: %s", metrics["total_seconds"], metrics)
     return metrics
