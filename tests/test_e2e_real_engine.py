@@ -8,6 +8,7 @@ checked in the interaction log the action server's engine wrote.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +102,17 @@ def test_full_conversation_on_the_real_engine(real_chat_stack: Any, tiny_engine:
     assert state["query"]["candidate"] == pick["image_id"]
     assert "red" in state["query"]["text"] and "pocket" in state["query"]["text"]
     assert len(images(out)) == 4 and all(r["product_id"] != pick["product_id"] for r in state["results"])
+
+
+def test_bounded_load_16_conversations_x_20_turns(real_chat_stack: Any) -> None:
+    """The short form of ``bench/chat_load.py`` (16 x 200 in the README): 16 concurrent conversations of
+    20 turns each through REST on the real engine, every turn answered (latency is the bench's job).
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chat_load", Path(__file__).parent.parent / "bench" / "chat_load.py")
+    assert spec and spec.loader
+    chat_load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chat_load)
+    out = chat_load.run_load(f"{real_chat_stack.rasa}/webhooks/rest/webhook", 16, 20, 0.0, 600.0)
+    assert out["turns"] == 16 * 20 and out["errors"] == 0, out["error_examples"]
