@@ -9,6 +9,8 @@ Environment:
     TAILOR_PAGE_SIZE: products per page (default 4).
     TAILOR_ENGINE_RETRY_S: seconds a failed engine load is remembered before a turn tries again
         (default 60; every turn in between gets the same error at once, without reloading).
+    TAILOR_STAFF: the staff identities (:mod:`actions.roles`); they replace ``trusted`` of
+        ``MODEL/engine_config.json`` (the real engine) and are the fake engine's ``trusted``.
 
 A failed load is remembered and :func:`engine_status` reports it (the action server's /health): a changed
 or truncated model file fails as :class:`~retrieval.errors.CorruptArtifactError` naming the file; any other
@@ -22,12 +24,14 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
+from actions.roles import staff_identities
 from retrieval.api import EngineAPI
 from retrieval.catalog.taxonomy import Taxonomy
+from retrieval.config import load_config
 from retrieval.engine.fake import FakeEngine
 from retrieval.errors import ConfigError, ModelNotFoundError, TailorError
 from retrieval.index.heap import settle
@@ -77,14 +81,19 @@ def _model_dir() -> Path:
 
 
 def _load() -> EngineAPI:
+    staff = staff_identities()
+    log.info("staff (TAILOR_STAFF): %s", ", ".join(staff) or "none")
     if os.environ.get("TAILOR_FAKE_ENGINE") == "1":
         log.warning("TAILOR_FAKE_ENGINE=1: serving the fake engine, not a trained model")
-        return FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None)
+        return FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None, trusted=staff)
+    from retrieval.engine.config import ENGINE_CONFIG_FILE, EngineConfig  # heavy: imports faiss, as the facade
     from retrieval.engine.facade import Engine  # heavy: torch, dgl and faiss (~2 s); the fake engine needs none
 
     model_dir = _model_dir()
     log.info("loading the engine from %s", model_dir)
-    engine = Engine.load(model_dir)  # verifies MODEL/manifest.json first (CorruptArtifactError names the file)
+    path = model_dir / ENGINE_CONFIG_FILE
+    cfg = replace(load_config(EngineConfig, path) if path.is_file() else EngineConfig(), trusted=staff)
+    engine = Engine.load(model_dir, cfg=cfg)  # verifies MODEL/manifest.json first (CorruptArtifactError names the file)
     _ = engine.text.query_encoder  # now: a query encoder that cannot load fails the load, not every modify
     return engine
 

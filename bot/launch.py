@@ -2,6 +2,7 @@
 
     python -m bot.launch demo [--model models/tailor.tar.gz] [--fake-engine]
     python -m bot.launch shell [--fake-engine]      # rasa shell against a started action server
+    python -m bot.launch staff-token NAME [--hours 12]  # a signed staff link for the web page
 
 starts the action server (:5055, engine env, loopback only, token-checked: :mod:`actions.server`), the
 Rasa server (:5005, REST + socket.io + Slack + Telegram, Rasa env) and the web page (:8080), prints the
@@ -11,7 +12,8 @@ The tests and ``bench/chat_load.py`` use the same functions on free loopback por
 
 Environment: TAILOR_RASA_BIN (default ``<repo>/.venv-rasa/bin/rasa``), TAILOR_PYTHON (default
 ``<repo>/.venv/bin/python``), TAILOR_RASA_MODEL (default ``models/tailor.tar.gz``), and the
-TAILOR_* settings of actions/engine_provider.py, which the servers inherit. Standard library only.
+TAILOR_* settings of actions/engine_provider.py, which the servers inherit (TAILOR_STAFF: who is staff;
+TAILOR_STAFF_SECRET: signs staff tokens, :mod:`bot.identity`). Standard library only.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actions.roles import staff_identities
+from bot.identity import STAFF_SECRET_ENV, mint_staff_token, staff_sender
 from bot.supervisor import Supervisor
+from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +308,22 @@ def shell(args: argparse.Namespace) -> int:
         action.stop()
 
 
+def staff_token(args: argparse.Namespace) -> int:
+    """Print a staff token signed with TAILOR_STAFF_SECRET and the chat link that carries it."""
+    try:
+        token = mint_staff_token(args.name, args.hours)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    public = os.environ.get("TAILOR_PUBLIC_URL", f"http://localhost:{args.web_port}").rstrip("/")
+    staff = staff_sender(token.split(".", 1)[0])
+    print(f"{token}\n\n  chat link for {staff} (valid {args.hours:g} h): {public}/?staff={token}")
+    if staff not in staff_identities():
+        print(f"  note: add {staff} to TAILOR_STAFF, or the link signs in a shopper", file=sys.stderr)
+    print(f"  the Rasa server must run with the same {STAFF_SECRET_ENV}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -323,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     sh.add_argument("--action-port", type=int, default=5055)
     sh.add_argument("--log-dir", default="build/run")
     sh.set_defaults(func=shell, images=None)
+    tok = sub.add_parser("staff-token", help=f"print a signed staff token (needs {STAFF_SECRET_ENV})")
+    tok.add_argument("name", help="staff name (a-z, 0-9, _ -): the sender id is staff:NAME")
+    tok.add_argument("--hours", type=float, default=12.0, help="hours the token is valid (default 12)")
+    tok.add_argument("--web-port", type=int, default=8080, help="web page port for the link (or TAILOR_PUBLIC_URL)")
+    tok.set_defaults(func=staff_token, images=None)
     args = parser.parse_args(argv)
     args.images_given = args.images is not None
     args.images = args.images or os.environ.get("TAILOR_CATALOG_DIR", str(REPO / "build" / "demo" / "catalog"))

@@ -98,6 +98,9 @@ def chat_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatStack]:
         "TELEGRAM_TOKEN": "123456:TEST-token",
         "TELEGRAM_SECRET_TOKEN": "tg-test-secret",
         "TELEGRAM_API_URL": f"{platforms.url}/tg",
+        # roles (tests/test_identity.py): staff identities, and the secret staff tokens are signed with
+        "TAILOR_STAFF": "slack:USTAFF, telegram:777, staff:anna",
+        "TAILOR_STAFF_SECRET": "test-staff-secret-0123456789",
     }
     services = []
     try:

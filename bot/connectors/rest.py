@@ -4,6 +4,8 @@ Same URL, request and answer as Rasa's ``rest:`` channel (``?stream=true`` inclu
 checked before the message reaches NLU:
     body over TAILOR_MAX_BODY_BYTES                      -> 413 {"error": "body_too_large", "reason": ...}
     not JSON, not an object, sender / message not strings -> 400 {"error": ..., "reason": ...}
+    sender in a reserved namespace ("staff:", "slack:",    -> 400 {"error": "bad_sender", "reason":
+        "telegram:", :mod:`bot.identity`)                     "reserved_sender", "message": ...}
     sender over its rate                                 -> 429 {"error": "rate_limited", ...} + Retry-After
     message over TAILOR_MAX_MESSAGE_CHARS                -> 200 [{"recipient_id": sender, "text": "That message
                                                             is too long ..."}] (a normal bot reply, not read)
@@ -25,9 +27,21 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
 from bot.connectors.guard import error_response
+from bot.identity import reserved_prefix
 from bot.limits import InputGate, MalformedRequestError, Reason, default_gate, parse_message_body
 
 logger = logging.getLogger(__name__)
+
+
+def reserved_sender(sender: str) -> MalformedRequestError | None:
+    """The 400 for a sender id that claims an authenticated identity's namespace, else None."""
+    prefix = reserved_prefix(sender)
+    if prefix is None:
+        return None
+    return MalformedRequestError(
+        400, "bad_sender", f"'sender' starts with {prefix!r}, a namespace only authenticated channels use.",
+        fix="choose a sender id that does not start with staff:, slack: or telegram:",
+    )  # fmt: skip
 
 
 class TailorRestInput(RestInput):
@@ -56,6 +70,10 @@ class TailorRestInput(RestInput):
             except MalformedRequestError as err:
                 logger.warning("REST request refused (%d %s): %s", err.status, err.code, err.message)
                 return error_response(err)
+            if (reserved := reserved_sender(body.sender)) is not None:
+                logger.warning("REST sender %.60r in a reserved namespace refused (400)", body.sender)
+                return response.json({**reserved.as_json(), "reason": "reserved_sender", "message": str(reserved)},
+                                     status=reserved.status)  # fmt: skip
             rejection = gate.check(body.sender, body.text)
             if rejection is not None and rejection.reason is Reason.RATE_LIMITED:
                 retry = max(1, math.ceil(rejection.retry_after))

@@ -10,6 +10,9 @@ Without a signing secret the channel stays mounted but rejects every request. In
 (:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413; over-long or rate-limited messages are
 answered in Slack with the clear message and never reach NLU.
 Slack's Event Subscriptions and Interactivity URLs: ``<public rasa url>/webhooks/slack/webhook``.
+The sender id is ``slack:<user id>`` (:mod:`bot.identity`), set only for a request whose signature was
+checked, so TAILOR_STAFF can name Slack users as staff (with ``conversation_granularity`` "channel" or
+"thread" it is ``slack:<user>_<channel>[_<thread>]``, which TAILOR_STAFF would have to name as such).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.connectors.guard import cap_body
 from bot.connectors.turns import CardBatchingOutput, handle_turn
 from bot.formatting import Card, CardBuffer, plain_text, slack_blocks
+from bot.identity import SLACK, platform_id, slack_sender
 from bot.limits import check
 
 logger = logging.getLogger(__name__)
@@ -50,6 +54,10 @@ class TailorSlackBot(CardBatchingOutput, SlackBot):
         if base_url:
             self.client = AsyncWebClient(token, proxy=proxy, base_url=base_url)
         self.buffer = CardBuffer()
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Send to the event's channel, else to the Slack user behind ``slack:<user id>``."""
+        await super().send_response(platform_id(recipient_id, SLACK), message)
 
     async def send_cards(self, recipient: str, cards: list[Card]) -> None:
         """The cards as one Block Kit message."""
@@ -87,6 +95,11 @@ class TailorSlackInput(SlackInput):
         """Rasa's HMAC check; always False without a signing secret."""
         return bool(self.slack_signing_secret) and super().is_request_from_slack_authentic(request)
 
+    def _get_conversation_id(self, sender_id: str | None, channel_id: str | None, thread_id: str | None) -> str | None:
+        """Rasa's conversation id, namespaced ``slack:...`` (only called after the signature check)."""
+        conversation = super()._get_conversation_id(sender_id, channel_id, thread_id)
+        return slack_sender(conversation) if conversation else conversation
+
     def get_output_channel(self, channel: str | None = None, thread_id: str | None = None) -> OutputChannel:
         """A :class:`TailorSlackBot` for the channel (and thread) of the event."""
         return TailorSlackBot(
@@ -116,7 +129,7 @@ class TailorSlackInput(SlackInput):
             )
         meta = metadata or {}
         out = self.get_output_channel(meta.get("out_channel"), meta.get("thread_id") if self.use_threads else None)
-        task = asyncio.create_task(out.send_text_message(sender_id or "", rejection.text))
+        task = asyncio.create_task(out.send_text_message(platform_id(sender_id or "", SLACK), rejection.text))
         self._background_tasks.add(task)  # Rasa's set: a reference until the task is done
         task.add_done_callback(self._background_tasks.discard)
         return response.text("")

@@ -5,6 +5,13 @@ hard-codes its output class, so the user-message handler is registered again her
 goes through :func:`bot.limits.check` first: an over-long or rate-limited one is answered with the
 clear message on this socket, never passed on to NLU. Events bigger than TAILOR_MAX_BODY_BYTES are
 dropped by engine.io.
+
+Senders (:mod:`bot.identity`): the session id the client chose, anonymous; one in a reserved namespace
+("staff:...", "slack:...", "telegram:...") is refused with a clear message. A message whose
+``customData`` (rasa-webchat sends the page's customData with every message) or metadata carries a
+``staff_token`` runs as ``staff:<name>`` if the token is valid; an invalid or expired one is answered
+with a clear message and the turn is not run. Replies go to the socket's session room either way; the
+token is not passed on to Rasa (it would be stored in the tracker).
 """
 
 from __future__ import annotations
@@ -20,17 +27,30 @@ from sanic import Blueprint
 
 from bot.connectors.turns import CardBatchingOutput, handle_turn
 from bot.formatting import Card, CardBuffer, webchat_carousel
+from bot.identity import (
+    RESERVED_TEXT,
+    StaffTokenError,
+    reserved_prefix,
+    staff_sender,
+    staff_token_text,
+    verify_staff_token,
+)
 from bot.limits import check, default_gate
 
 logger = logging.getLogger(__name__)
+STAFF_TOKEN_KEY = "staff_token"  # in the message's customData (the web page) or metadata
 
 
 class TailorSocketIOOutput(CardBatchingOutput, SocketIOOutput):
     """Sends the cards of a turn as one generic-template carousel, other messages as usual."""
 
-    def __init__(self, sio: Any, bot_message_evt: str) -> None:
+    def __init__(self, sio: Any, bot_message_evt: str, room: str | None = None) -> None:
         super().__init__(sio, bot_message_evt)
         self.buffer = CardBuffer()
+        self.room = room  # the socket's session room when the sender id is not it (staff:<name>)
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        await super()._send_message(self.room or socket_id, response)
 
     async def send_cards(self, recipient: str, cards: list[Card]) -> None:
         """The cards as one generic-template carousel."""
@@ -69,20 +89,33 @@ class TailorSocketIOInput(SocketIOInput):
             if not isinstance(data, dict) or not isinstance(data.get("message", ""), str):
                 logger.warning("socket.io %s event that is not {'message': <text>, ...} ignored", self.user_message_evt)
                 return
-            output = TailorSocketIOOutput(sio, self.bot_message_evt)
             if self.session_persistence:
                 if not data.get("session_id"):
                     logger.warning("socket.io message without session_id ignored (session_persistence is on)")
                     return
-                sender_id = str(data["session_id"])
+                room = str(data["session_id"])
             else:
-                sender_id = sid
+                room = sid
+            output = TailorSocketIOOutput(sio, self.bot_message_evt, room)
+            if reserved_prefix(room) is not None:
+                logger.warning("socket.io session id %.60r in a reserved namespace refused", room)
+                await TailorSocketIOOutput(sio, self.bot_message_evt, sid).send_text_message(sid, RESERVED_TEXT)
+                return
+            metadata = _metadata(data, self.metadata_key)
+            token = metadata.pop(STAFF_TOKEN_KEY, None) or _metadata(data, "customData").get(STAFF_TOKEN_KEY)
+            sender_id = room
+            if token:
+                try:
+                    sender_id = staff_sender(verify_staff_token(token))
+                except StaffTokenError as err:
+                    logger.warning("socket.io staff token refused (%s): %s", err.reason, err)
+                    await output.send_text_message(room, staff_token_text(err))
+                    return
             text = data.get("message", "")
             rejection = check(sender_id, text)
             if rejection is not None:
                 await output.send_text_message(sender_id, rejection.text)
                 return
-            metadata = _metadata(data, self.metadata_key)
             message = UserMessage(text, output, sender_id, input_channel=self.name(), metadata=metadata)
             await handle_turn(on_new_message, message)
 

@@ -11,6 +11,8 @@ Environment:
     TELEGRAM_API_URL        optional API base URL (tests point it at a local fake)
 Input limits (:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413, non-object bodies 400;
 over-long or rate-limited messages are answered in the chat with the clear message, never read by NLU.
+The sender id is ``telegram:<user id>`` of the update's sender (the chat id if it has none;
+:mod:`bot.identity`), set only for an update carrying the secret token; replies go to the update's chat.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sanic.response import HTTPResponse
 from bot.connectors.guard import cap_body, error_response
 from bot.connectors.turns import flush_cards, handle_turn
 from bot.formatting import CallbackStore, Card, CardBuffer, plain_text, telegram_keyboard, telegram_media
+from bot.identity import TELEGRAM, platform_id, telegram_sender
 from bot.limits import MalformedRequestError, check
 
 logger = logging.getLogger(__name__)
@@ -67,9 +70,11 @@ class TailorTelegramOutput(TelegramOutput):
         Bot.__init__(self, access_token, **kwargs)
         self.store = store
         self.buffer = CardBuffer()
+        self.chat_id: int | None = None  # the update's chat; else the recipient's id without "telegram:"
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Buffer cards; the next plain text carries their keyboard (or it is sent on its own)."""
+        recipient_id = str(self.chat_id) if self.chat_id is not None else platform_id(recipient_id, TELEGRAM)
         if self.buffer.offer(recipient_id, message):
             return
         plain = message.get("text") and not any(message.get(k) for k in ("buttons", "quick_replies", "image"))
@@ -155,18 +160,22 @@ class TailorTelegramInput(TelegramInput):
                 if update.callback_query is not None:
                     await out.answer_callback_query(update.callback_query.id)
                     msg, text = update.callback_query.message, self.store.expand(update.callback_query.data or "")
+                    user = update.callback_query.from_user
                 else:
                     msg = update.message or update.edited_message
                     text = msg.text if msg is not None else None
+                    user = msg.from_user if msg is not None else None
                 if msg is None or not text:
                     return response.text("success")
-                rejection = check(str(msg.chat.id), text)
+                out.chat_id = msg.chat.id
+                sender = telegram_sender(user.id if user is not None else msg.chat.id)
+                rejection = check(sender, text)
                 if rejection is not None:  # answered here, never read by NLU; 200 so Telegram does not retry
                     await out.send_message(msg.chat.id, rejection.text)
                     return response.text("success")
                 if text.strip() == START_COMMAND:
                     text = "hi"
-                user_msg = UserMessage(text, out, str(msg.chat.id), input_channel=self.name(),
+                user_msg = UserMessage(text, out, sender, input_channel=self.name(),
                                        metadata=self.get_metadata(request))  # fmt: skip
                 await handle_turn(on_new_message, user_msg)
             finally:

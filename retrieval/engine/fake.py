@@ -7,6 +7,8 @@ can be tested before (and independently of) a trained model. Ranking = taxonomy 
 with what was asked for; modifications merge with the EI tree's rules; interactions change the next
 answer (metadata adds attributes, dislikes hide, likes boost). Like the real engine, interactions are
 kept in a log and ``undo`` replays the remaining ones from the catalog, so an undone one is forgotten.
+Metadata applies to everyone, except when ``trusted`` senders (staff) are given: then, as in the real
+engine, another sender's statement is "pending" and changes only that sender's answers.
 
 Regenerate the fixture catalog: ``python -m retrieval.engine.fake [OUT_DIR]``.
 """
@@ -156,6 +158,7 @@ class FakeEngine:
         self.trusted = tuple(trusted)
         self.hidden: dict[str, set[str]] = {}
         self.liked: dict[str, set[str]] = {}
+        self.stated: dict[str, dict[str, set[str]]] = {}  # pending statements: user -> image -> its attrs for them
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self._catalog = {it.image_id: set(it.attrs) for it in items}
         self._log: dict[int, InteractionReceipt] = {}  # every interaction, undone ones too
@@ -164,15 +167,16 @@ class FakeEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, catalog_dir: str | Path | None = None) -> FakeEngine:
-        """Load the fixture catalog (written by :func:`write_fixture_catalog`)."""
+    def load(cls, catalog_dir: str | Path | None = None, trusted: tuple[str, ...] = ()) -> FakeEngine:
+        """Load the fixture catalog (written by :func:`write_fixture_catalog`); ``trusted``: staff sender ids."""
         path = Path(catalog_dir or FIXTURE_DIR) / "catalog.json"
         records = json.loads(path.read_text())
         return cls(
             [
                 _Item(r["image_id"], r["product_id"], r["path"], r["caption"], r["category"], set(r["attributes"]))
                 for r in records
-            ]
+            ],
+            trusted=trusted,
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -188,6 +192,11 @@ class FakeEngine:
             raise InvalidQueryError(f"The query has {len(text)} characters.", fix=f"use at most {MAX_TEXT}")
         if not 1 <= k <= MAX_K:
             raise InvalidQueryError(f"k={k} is out of range.", fix=f"use 1 <= k <= {MAX_K}")
+
+    def _keys(self, item: _Item, user: str | None) -> set[str]:
+        """The item's attribute keys as ``user`` sees them (with their own pending statements)."""
+        attrs = self.stated.get(user or "", {}).get(item.image_id)
+        return item.keys() if attrs is None else attrs | {attribute_key(CATEGORY, item.category)}
 
     def _wanted(self, text: str) -> set[str]:
         return {m.key for m in self.taxonomy.find_mentions(text)}
@@ -239,7 +248,7 @@ class FakeEngine:
         for item in self.items.values():
             if item.image_id in skip:
                 continue
-            score = len(target & item.keys()) + (0.5 if item.image_id in liked else 0.0)
+            score = len(target & self._keys(item, user)) + (0.5 if item.image_id in liked else 0.0)
             scored.append((-score, item.image_id, item))
         scored.sort()
         return [self._result(it, -s, self._explain(cand, text, it)) for s, _, it in scored[:k]]
@@ -298,9 +307,9 @@ class FakeEngine:
         """Log then apply one validated interaction."""
         with self._lock:
             rid, self._next_id = self._next_id, self._next_id + 1
-            receipt = InteractionReceipt(
-                rid, kind, user, "global" if kind == "metadata" else "user", ids, attrs, new, "recorded"
-            )
+            trusted = not self.trusted or user in self.trusted
+            scope = "user" if kind != "metadata" else "global" if trusted else "pending"
+            receipt = InteractionReceipt(rid, kind, user, scope, ids, attrs, new, "recorded")
             self._log[rid] = receipt
             self._apply(receipt)
         return receipt
@@ -308,7 +317,12 @@ class FakeEngine:
     def _apply(self, receipt: InteractionReceipt) -> None:
         if receipt.kind == "metadata":
             item = self.items[receipt.image_ids[0]]
-            item.attrs, _ = self._target(item.attrs, " ".join(split_key(k)[1] for k in receipt.attributes))
+            words = " ".join(split_key(k)[1] for k in receipt.attributes)
+            if receipt.scope == "pending":
+                mine = self.stated.setdefault(receipt.user, {})
+                mine[item.image_id], _ = self._target(mine.get(item.image_id, item.attrs), words)
+            else:
+                item.attrs, _ = self._target(item.attrs, words)
         elif receipt.kind == "like":
             self.liked.setdefault(receipt.user, set()).update(receipt.image_ids)
         else:
@@ -330,7 +344,7 @@ class FakeEngine:
             self._undone.add(interaction_id)
             for image_id, attrs in self._catalog.items():
                 self.items[image_id].attrs = set(attrs)
-            self.hidden, self.liked = {}, {}
+            self.hidden, self.liked, self.stated = {}, {}, {}
             for rid, done in sorted(self._log.items()):
                 if rid not in self._undone:
                     self._apply(done)
