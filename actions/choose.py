@@ -12,7 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.engine_provider import get_engine, get_taxonomy
 from actions.modifications import ModState
 from actions.references import resolve
-from actions.respond import entity_values, guarded, mod_events, shown, shown_item, user_text
+from actions.respond import entity_values, guarded, mod_events, seen_ids, shown, shown_item, user_text
+from retrieval.errors import UnknownItemError
 
 ALL_SHOWN = re.compile(r"\b(these|those|them|all|each|every)\b")  # "why these?" asks about every card
 ALL_GROUPS = None  # any mentioned value may identify a shown product ("the black one", "the dress")
@@ -23,13 +24,19 @@ def targets(
 ) -> list[dict[str, Any]]:
     """The products a turn refers to: button ids, numbers, attributes; else the selected product.
 
-    Button ids that are no longer on screen are described by the engine (an unknown id raises
-    :class:`retrieval.errors.UnknownItemError`, which the caller's guard turns into words).
+    Button ids that are no longer on screen are described by the engine if this conversation showed
+    them earlier; an id it never showed (a forged ``/like{"product": ...}``) or the engine does not know
+    raises :class:`retrieval.errors.UnknownItemError`, which the caller's guard turns into words.
     """
     on_screen = shown(tracker)
     ids = entity_values(tracker, "product")
     items = resolve(user_text(tracker), on_screen, get_taxonomy(), product_ids=ids, attribute_groups=attribute_groups)
     if ids and not items:
+        seen = seen_ids(tracker)
+        unseen = [i for i in ids if i not in seen]
+        if unseen:
+            shown_here = "was not shown in this conversation"
+            raise UnknownItemError(f"Product {unseen[0][:80]!r} {shown_here}.", fix="search first")
         items = [shown_item("?", get_engine().describe(i)) for i in ids]
     if not items and use_selected and tracker.get_slot("selected"):
         sel = tracker.get_slot("selected")

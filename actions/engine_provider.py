@@ -11,6 +11,9 @@ Environment:
         (default 60; every turn in between gets the same error at once, without reloading).
     TAILOR_STAFF: the staff identities (:mod:`actions.roles`); they replace ``trusted`` of
         ``MODEL/engine_config.json`` (the real engine) and are the fake engine's ``trusted``.
+    TAILOR_LIKE_SCOPE: ``user`` (default: a shopper's like changes only that shopper's answers; a staff
+        member's like counts for everyone) or ``global`` (every like in the shared graph, as in
+        ``tailor simulate``); it replaces ``like_scope`` of ``MODEL/engine_config.json``.
 
 A failed load is remembered and :func:`engine_status` reports it (the action server's /health): a changed
 or truncated model file fails as :class:`~retrieval.errors.CorruptArtifactError` naming the file; any other
@@ -92,7 +95,9 @@ def _load() -> EngineAPI:
     model_dir = _model_dir()
     log.info("loading the engine from %s", model_dir)
     path = model_dir / ENGINE_CONFIG_FILE
-    cfg = replace(load_config(EngineConfig, path) if path.is_file() else EngineConfig(), trusted=staff)
+    scope = os.environ.get("TAILOR_LIKE_SCOPE", "user")  # EngineConfig checks the value
+    stored = load_config(EngineConfig, path) if path.is_file() else EngineConfig()
+    cfg = replace(stored, trusted=staff, like_scope=scope)
     engine = Engine.load(model_dir, cfg=cfg)  # verifies MODEL/manifest.json first (CorruptArtifactError names the file)
     _ = engine.text.query_encoder  # now: a query encoder that cannot load fails the load, not every modify
     return engine

@@ -56,6 +56,18 @@ def shown(tracker: Tracker) -> list[dict[str, Any]]:
     return list(value) if isinstance(value, list) else []
 
 
+def seen_ids(tracker: Tracker) -> set[str]:
+    """Image ids shown to this shopper in this conversation: every ``results`` slot an action set (the
+    tracker's events come from the Rasa server, not the client), plus what is on screen now.
+    """
+    seen = {str(it.get("image_id")) for it in shown(tracker)}
+    for event in tracker.events:
+        value = event.get("value") if event.get("event") == "slot" and event.get("name") == "results" else None
+        if isinstance(value, list):
+            seen.update(str(it.get("image_id")) for it in value if isinstance(it, dict))
+    return seen
+
+
 def list_slot(tracker: Tracker, name: str) -> list[str]:
     """A list slot as a list of strings ([] when unset)."""
     value = tracker.get_slot(name)

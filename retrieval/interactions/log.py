@@ -155,9 +155,13 @@ class InteractionLog:
         return self._write(kind, user, self.effective_scope(kind, user, scope), payload_json, None)
 
     def effective_scope(self, kind: str, user: str, scope: str = GLOBAL) -> str:
-        """The scope :meth:`append` will store for this request."""
+        """The scope :meth:`append` will store for this request: a shopper's global statement is pending
+        until staff accept it; a staff member's per-user like counts for everyone.
+        """
         if kind == "metadata" and scope == GLOBAL and not self.is_trusted(user):
             return PENDING
+        if kind == "like" and scope == USER and self.is_trusted(user):
+            return GLOBAL
         return scope
 
     def undo(self, interaction_id: int, by: str | None = None) -> int:
