@@ -66,6 +66,26 @@ class ActionAddMetadata(Action):
         return guarded(dispatcher, step, self.name())
 
 
+def like_of(tracker: Tracker, ids: list[str]) -> tuple[str | None, str, list[str]]:
+    """The (candidate, words, liked ids) a like of ``ids`` records, from the query on screen.
+
+    A product is liked among the results of the query that showed it. The picked product is the
+    candidate of its own modifications ("like this but in black"), not one of their results, and the
+    engine refuses a like of the candidate alone: "I like it" about the pick is recorded for the search
+    that found it (no candidate, the search words), as it is right after the pick. Liked together with
+    results of the modification, the pick is their candidate (``liked_from``) and they are the liked ones.
+    """
+    query = tracker.get_slot("query") if isinstance(tracker.get_slot("query"), dict) else {}
+    candidate = query.get("candidate") or None
+    words = query.get("text") or tracker.get_slot("last_text") or ""
+    if candidate is None or candidate not in ids:
+        return candidate, words, ids
+    others = [i for i in ids if i != candidate]
+    if others:
+        return candidate, words, others
+    return None, tracker.get_slot("search_text") or "", ids
+
+
 class ActionLike(Action):
     """Record a like: "I like the first and third" or the "I like this" button."""
 
@@ -82,10 +102,7 @@ class ActionLike(Action):
             if not liked:
                 dispatcher.utter_message(response="utter_which_one")
                 return []
-            query = tracker.get_slot("query") if isinstance(tracker.get_slot("query"), dict) else {}
-            candidate = query.get("candidate") or None
-            words = query.get("text") or tracker.get_slot("last_text") or ""
-            ids = [it["image_id"] for it in liked]
+            candidate, words, ids = like_of(tracker, [it["image_id"] for it in liked])
             receipt = get_engine().like(candidate, words, ids, tracker.sender_id)
             dispatcher.utter_message(response="utter_liked", titles=_quoted_titles(liked))
             return remembered(receipt)

@@ -288,6 +288,26 @@ def test_like_first_and_third(engine: FakeEngine) -> None:
     assert responses(out) == ["utter_liked"] and "#1" in out[0]["titles"] and "#3" in out[0]["titles"]
 
 
+def test_i_like_it_about_the_pick_records_a_like_of_the_pick(engine: FakeEngine) -> None:
+    chat = Chat()
+    chat.turn(ActionSearch(), "show me red dresses", "search")
+    chat.turn(ActionSelect(), "the second one", "select")
+    picked = chat.slots["selected"]
+    out = chat.turn(ActionLike(), "I like it", "like")
+    assert engine.calls[-1] == ("like", (None, "show me red dresses", (picked,), "shopper-1"))
+    assert responses(out) == ["utter_liked"] and isinstance(chat.slots["last_interaction"], int)
+    chat.turn(ActionModify(), "like this but in black", "modify")
+    assert chat.slots["query"]["candidate"] == picked  # the pick is the candidate, not a result, of its modification
+    for words in ("I like it", "I like this one", "love it"):
+        out = chat.turn(ActionLike(), words, "like")
+        # the real engine refuses a like of the candidate alone: the pick is liked for the search that found it
+        assert engine.calls[-1] == ("like", (None, "show me red dresses", (picked,), "shopper-1")), words
+        assert responses(out) == ["utter_liked"]
+    first = chat.slots["results"][0]["image_id"]
+    chat.turn(ActionLike(), "I like the first one", "like")
+    assert engine.calls[-1] == ("like", (picked, chat.slots["query"]["text"], (first,), "shopper-1"))
+
+
 def test_dislike_excludes_and_refreshes(engine: FakeEngine) -> None:
     chat = Chat()
     chat.turn(ActionSearch(), "black dress", "search")

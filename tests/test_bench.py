@@ -44,6 +44,8 @@ def test_bench_writes_the_contract_keys(tiny_model, tiny_engine, tmp_path):
     assert 0 <= demo["interaction_max_error"] < 0.05 and "interaction" in markdown_table(report)
     assert 0 < demo["undo_longest_search_ms"] < demo["undo_global_ms"]  # the reload does not hold the lock
     assert "global undo" in markdown_table(report)
+    assert 0 < demo["undo_like_p50_ms"] <= demo["undo_like_p99_ms"] and demo["undo_like_longest_search_ms"] > 0
+    assert "Undo of a like" in markdown_table(report)
     assert data["peak_memory_mb"] > 0 and "synthetic" in data["note"]
     assert png.is_file() and png.stat().st_size > 1000
     table = markdown_table(report)

@@ -423,12 +423,55 @@ def test_undoing_a_like_in_the_shared_graph(tiny_model, tmp_path):
     engine = load(tiny_model, tmp_path)
     q = next(q for q in engine.model.catalog.queries if q.split == "test")
     first = [r.image_id for r in engine.modify(q.source, q.text, k=40)]
-    before, graph = answers(engine, q, (None, "ann")), snapshot(engine)[:3]
+    before, graph = answers(engine, q, (None, "ann")), snapshot(engine)
+    model, state = engine.model, engine.interactions.state
     receipt = engine.like(q.source, q.text, [first[12], first[25]], "ann")
-    assert snapshot(engine)[:3] != graph and answers(engine, q, (None, "ann")) != before
+    assert snapshot(engine)[:3] != graph[:3] and answers(engine, q, (None, "ann")) != before
     engine.undo(receipt.interaction_id, "ann")
-    assert snapshot(engine)[:3] == graph and len(engine.interactions.state.likes) == 0
+    # taken back out of this graph state (no reload): the edges, the index and the like memory as before
+    assert engine.model is model and engine.interactions.state is state and len(state.likes) == 0
+    nodes, edges, size = snapshot(engine)[:3]
+    assert edges == graph[1] and size == graph[2]
+    assert nodes == {**graph[0], schema.CAPTION: graph[0][schema.CAPTION] + 1}  # the like's caption node, bare
+    assert np.abs(engine.embeddings - graph[4]).max() < 1e-5
     assert answers(engine, q, (None, "ann")) == before == answers(restart(tiny_model, engine), q, (None, "ann"))
+
+
+def test_undoing_one_of_two_equal_likes_keeps_the_other(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path)
+    queries = [q for q in engine.model.catalog.queries if q.split == "test"][:3]
+    q = queries[0]
+    ids = [r.image_id for r in engine.modify(q.source, q.text, k=40)]
+    none, model = {i: answers(engine, x, (None, "ann")) for i, x in enumerate(queries)}, engine.model
+    ann = engine.like(q.source, q.text, [ids[12], ids[25]], "ann")
+    bob = engine.like(q.source, q.text, [ids[12], ids[25]], "bob")  # the same edges again
+    engine.like(None, "black dress", [ids[30]], "eve")  # a like that stays
+    engine.undo(bob.interaction_id, "bob")
+    one = {i: answers(engine, x, (None, "ann")) for i, x in enumerate(queries)}
+    assert engine.model is model and len(engine.interactions.state.likes) == 2  # no graph rebuild
+    fresh = restart(tiny_model, engine)  # the log replayed: ann's and eve's likes
+    assert one == {i: answers(fresh, x, (None, "ann")) for i, x in enumerate(queries)}
+    assert snapshot(engine)[1] == snapshot(fresh)[1]  # the same edges: one copy of each went
+    engine.undo(ann.interaction_id, "ann")
+    engine.undo(engine.interaction_log.list(include_undone=False)[-1].id, "eve")
+    after = {i: answers(engine, x, (None, "ann")) for i, x in enumerate(queries)}
+    assert after == none == {i: answers(restart(tiny_model, engine), x, (None, "ann")) for i, x in enumerate(queries)}
+
+
+def test_undoing_a_like_with_the_engines_reembedding_tolerance(tiny_model, tmp_path):
+    engine = load(tiny_model, tmp_path, reembed_tol=None)
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    ids = [r.image_id for r in engine.modify(q.source, q.text, k=40)]
+    emb = engine.embeddings.copy()
+    receipt = engine.like(q.source, q.text, [ids[3], ids[7], ids[20]], "ann")
+    engine.undo(receipt.interaction_id, "ann")
+    fresh = restart(tiny_model, engine)
+    assert engine.interactions.state.likes.liked == [] and engine.model.reembed_tol > 0
+    assert np.abs(engine.embeddings - emb).max() < 1e-2 and np.abs(engine.embeddings - fresh.embeddings).max() < 1e-2
+    for text in ("black dress", "striped shirt", q.text):
+        mine, theirs = engine.search(text, k=10), fresh.search(text, k=10)
+        assert {r.image_id for r in mine[:5]} <= {r.image_id for r in theirs}
+        assert max(abs(a.score - b.score) for a, b in zip(mine, theirs, strict=True)) < 1e-2
 
 
 def test_undo_checks_who_asks_and_which_interaction(tiny_model, tmp_path):

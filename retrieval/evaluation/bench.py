@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from retrieval.engine.facade import Engine
 from retrieval.errors import ConfigError
-from retrieval.evaluation.bench_interactions import measure_interactions, measure_undo
+from retrieval.evaluation.bench_interactions import measure_interactions, measure_undo, measure_undo_like
 from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.graph.explain import Csr, GraphFacts, plural
 from retrieval.index.heap import settle
@@ -60,7 +60,7 @@ SYNTHETIC_NOTE = (
 )
 
 #: Extra measures run on the demo-size engine: ``f(engine, cfg) -> {key: value}`` merged into ``sizes["demo"]``.
-EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [measure_interactions, measure_undo]
+EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [measure_interactions, measure_undo, measure_undo_like]
 
 
 @dataclass(frozen=True)
@@ -392,6 +392,12 @@ def markdown_table(report: dict) -> str:
         lines.append(
             f"A global undo (model reloaded, log replayed): {demo['undo_global_ms']:.0f} ms; a shopper's "
             f"longest search meanwhile {demo['undo_longest_search_ms']:.0f} ms."
+        )
+    if "undo_like_p50_ms" in demo:
+        lines.append(
+            f"Undo of a like (edges taken back out): p50 {demo['undo_like_p50_ms']:.1f} ms, p99 "
+            f"{demo['undo_like_p99_ms']:.1f} ms; a shopper's longest search meanwhile "
+            f"{demo['undo_like_longest_search_ms']:.0f} ms."
         )
     lines.append(
         f"\n(*) cached text. Peak memory {report['peak_memory_mb']} MB; load average "

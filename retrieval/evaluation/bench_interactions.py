@@ -154,3 +154,58 @@ def measure_undo(engine, cfg) -> dict:
     out = {"undo_global_ms": round(percentile(undo_ms, 50), 1), "undo_longest_search_ms": round(max(longest), 1)}
     log.info("global undo: %s", out)
     return out
+
+
+UNDO_LIKE_REPEATS = 20
+
+
+def measure_undo_like(engine, cfg) -> dict:
+    """Undo of a like in the shared graph (``like_scope="global"``) on a live engine, while a shopper
+    searches every 20 ms: ``undo_like_p50_ms`` / ``undo_like_p99_ms`` per undo (taken back out
+    incrementally under the lock, :meth:`InteractionState.unapply_like`) and ``undo_like_longest_search_ms``.
+
+    Each like is a real test query's (candidate, words) and its top 3 results; its own engine and a
+    temporary log, so the model's log is untouched.
+    """
+    undo_ms, waits = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        ecfg = EngineConfig(log_url=f"sqlite:///{Path(tmp) / 'bench.db'}", like_scope="global")
+        live = Engine.load(engine.model.model_dir, cfg=ecfg)
+        settle()
+        cat, node = live.model.catalog, live.model.ids.index(schema.IMAGE)
+        qs = [q for q in cat.queries if q.split == "test" and q.source in node] or list(cat.queries)
+        rng = np.random.default_rng(cfg.seed)
+        stop = threading.Event()
+
+        def shopper() -> None:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                live.search("summer dress", k=cfg.k)
+                waits.append((time.perf_counter() - t0) * 1000.0)
+                time.sleep(SHOPPER_PAUSE_S)
+
+        def like_and_undo() -> float:
+            q = qs[int(rng.integers(len(qs)))]
+            liked = [r.image_id for r in live.modify(q.source, q.text, k=LIKED)]
+            receipt = live.like(q.source, q.text, liked, "bench-shopper")
+            t0 = time.perf_counter()
+            live.undo(receipt.interaction_id, "bench-shopper")
+            return (time.perf_counter() - t0) * 1000.0
+
+        live.search("summer dress", k=cfg.k)
+        like_and_undo()  # untimed: the text and query encoders load first
+        thread = threading.Thread(target=shopper, daemon=True)
+        thread.start()
+        try:
+            for _ in tqdm(range(UNDO_LIKE_REPEATS), desc="undo of a like", unit="undo", leave=False):
+                undo_ms.append(like_and_undo())
+        finally:
+            stop.set()
+            thread.join()
+            live.interaction_log.close()
+    out = {
+        **percentiles(undo_ms, "undo_like", qs=(50, 99)),
+        "undo_like_longest_search_ms": round(max(waits, default=0.0), 1),
+    }
+    log.info("undo of a like: %s", out)
+    return out

@@ -5,8 +5,8 @@ nodes and edges (with reverses) to the DGL graph, removes edges, re-embeds only 
 neighbourhood (:meth:`TrainedModel.reembed`), writes the changed image vectors into the index and keeps
 the explanation facts (:class:`~retrieval.graph.explain.GraphFacts`) in step, all in one call;
 :meth:`GraphState.full_reembed` re-embeds and re-indexes everything. Also the image id <-> node maps
-and the photos of each product (:class:`Items`). A global undo builds a new GraphState rather than
-editing this one back.
+and the photos of each product (:class:`Items`). Undoing a like edits this one back (``unlink``); undoing
+a global statement builds a new GraphState.
 """
 
 from __future__ import annotations
@@ -183,6 +183,7 @@ class GraphState:
         nodes: dict[str, list[tuple[str, np.ndarray]]] | None = None,
         edges: dict[schema.CanonicalEtype, Pairs] | None = None,
         remove: dict[schema.CanonicalEtype, Pairs] | None = None,
+        unlink: dict[schema.CanonicalEtype, Pairs] | None = None,
         link_concepts: bool = True,
         reembed: bool = True,
     ) -> dict[str, list[int]]:
@@ -192,6 +193,8 @@ class GraphState:
             nodes: per node type, new ``(name, feature)``; their ids are the next free ones, in order.
             edges: per canonical (forward) relation, ``(src, dst)`` node id pairs to add.
             remove: per canonical (forward) relation, ``(src, dst)`` pairs whose edges (and reverses) go.
+            unlink: like ``remove``, but ONE edge (and one reverse) per listed pair: what one ``edges``
+                entry added, while copies other edits added stay (undoing one of several equal likes).
             link_concepts: hang new attribute nodes on their group / EI-tree concept (``is_a``).
             reembed: re-embed now (False: the caller re-embeds later, e.g. once after a replay).
 
@@ -220,8 +223,10 @@ class GraphState:
                         self.facts.add_attribute(name, concept)
                         if concept >= 0:
                             edges[IS_A] = [*edges.get(IS_A, []), (node, concept)]
-            for etype, pairs in (remove or {}).items():
-                if self._remove_edges(etype, pairs):
+            removals = [(etype, pairs, False) for etype, pairs in (remove or {}).items()]
+            removals += [(etype, pairs, True) for etype, pairs in (unlink or {}).items()]
+            for etype, pairs, once in removals:
+                if pairs and self._remove_edges(etype, pairs, once=once):
                     for s, d in pairs:
                         touched[etype[0]].add(s)
                         touched[etype[2]].add(d)
@@ -272,17 +277,22 @@ class GraphState:
         concept: int = self.model.ids.index(schema.CONCEPT).get(attribute_parent(attribute_key, self.taxonomy), -1)
         return concept
 
-    def _remove_edges(self, etype: schema.CanonicalEtype, pairs: Pairs) -> bool:
-        """Remove every ``src -> dst`` edge of ``etype`` and its reverse; True if any existed."""
+    def _remove_edges(self, etype: schema.CanonicalEtype, pairs: Pairs, *, once: bool = False) -> bool:
+        """Remove every ``src -> dst`` edge of ``etype`` and its reverse (``once``: the newest one per
+        listed pair); True if any existed.
+        """
         import torch  # heavy: torch, only when the graph is edited
 
         g = self.model.graph
         found = False
         for rel, a, b in ((etype, 0, 1), (schema.reverse(etype), 1, 0)):
-            eids = []
+            eids: list[int] = []
             for p in pairs:
                 _, dst, eid = g.out_edges(torch.tensor([p[a]]), form="all", etype=rel)
-                eids += eid[dst == p[b]].tolist()
+                matching = eid[dst == p[b]].tolist()
+                if once:
+                    matching = [e for e in sorted(matching, reverse=True) if e not in eids][:1]
+                eids += matching
             if eids:
                 g.remove_edges(torch.tensor(eids, dtype=torch.int64), etype=rel)
                 found = True

@@ -6,8 +6,9 @@ shared like memory, the phrases of new attribute nodes and the keys of the rows 
 nothing but a log row's payload and the current graph, so replaying the log on load
 (:meth:`InteractionState.replay`: structure first, then ONE full re-embed) rebuilds the same graph,
 states and rankings as the live engine had; :meth:`InteractionState.sync` picks up rows other processes
-appended. A global undo replays the log into a new InteractionState over a new GraphState and swaps it
-in (:mod:`retrieval.interactions.service`), which says what each kind of row changes.
+appended. Undoing a like in the shared graph takes its edges and memory back out
+(:meth:`InteractionState.unapply_like`); undoing a global statement replays the log into a new
+InteractionState over a new GraphState and swaps it in (:mod:`retrieval.interactions.undo`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ IMAGE_ATTRIBUTE_ETYPE: dict[str, schema.CanonicalEtype] = {e[1]: e for e in sche
 def ms(t0: float, t1: float) -> float:
     """Milliseconds between two ``perf_counter`` readings, rounded to the microsecond."""
     return round((t1 - t0) * 1000.0, 3)
+
+
+def like_edges(
+    cand: int | None, caption: int | None, liked: list[int]
+) -> dict[schema.CanonicalEtype, list[tuple[int, int]]]:
+    """The shared-graph edges of one like: liked images pairwise, each to the caption and the candidate."""
+    edges: dict[schema.CanonicalEtype, list[tuple[int, int]]] = {
+        schema.IMAGE_LIKED_WITH: [(a, b) for i, a in enumerate(liked) for b in liked[i + 1 :]]
+    }
+    if caption is not None:
+        edges[schema.IMAGE_LIKED_FOR] = [(n, caption) for n in liked]
+    if cand is not None:
+        edges[schema.IMAGE_LIKED_FROM] = [(n, cand) for n in liked]
+    return edges
 
 
 class InteractionState:
@@ -177,17 +192,31 @@ class InteractionState:
             return {}, "remembered for you"
         ids = self.graph.model.ids
         nodes: dict[str, list[tuple[str, np.ndarray]]] = {}
-        edges: dict[schema.CanonicalEtype, list[tuple[int, int]]] = {
-            schema.IMAGE_LIKED_WITH: [(a, b) for i, a in enumerate(liked) for b in liked[i + 1 :]]
-        }
-        if feat is not None:
-            cap = ids.index(schema.CAPTION).get(text)
-            if cap is None:
-                cap = len(ids.captions)
-                nodes[schema.CAPTION] = [(text, feat)]
-            edges[schema.IMAGE_LIKED_FOR] = [(n, cap) for n in liked]
-        if cand is not None:
-            edges[schema.IMAGE_LIKED_FROM] = [(n, cand) for n in liked]
+        cap = ids.index(schema.CAPTION).get(text) if feat is not None else None
+        if feat is not None and cap is None:
+            cap = len(ids.captions)
+            nodes[schema.CAPTION] = [(text, feat)]
+        edges = like_edges(cand, cap, liked)
         changed = self.graph.apply_edit(nodes=nodes, edges=edges, reembed=reembed)
         self.likes.add(cand, feat, tuple(liked))
         return changed, "remembered"
+
+    def unapply_like(self, row: Interaction) -> dict[str, list[int]] | None:
+        """Take one applied like in the shared graph back out, incrementally; returns the re-embedded nodes.
+
+        The inverse of :meth:`_apply_like`: one copy of each of its edges goes (an equal like of
+        another shopper keeps its own), the touched k-hop neighbourhood is re-embedded and the like
+        memory forgotten. A caption node the like created stays, without edges: nothing reaches it or
+        comes from it, so the answers are those of a replay without the like. None (nothing changed)
+        when the row's edges or memory are not all there, e.g. it was skipped when applied.
+        """
+        p = row.payload
+        node = self.graph.node
+        cand = node(p["candidate_id"]) if p.get("candidate_id") else None
+        liked = [node(i) for i in p["liked_ids"]]
+        text = p.get("text") or ""
+        feat = self._text_feature(text) if text else None
+        cap = self.graph.model.ids.index(schema.CAPTION).get(text) if text else None
+        if (text and cap is None) or not self.likes.remove(cand, feat, tuple(liked)):
+            return None
+        return self.graph.apply_edit(unlink=like_edges(cand, cap, liked), reembed=True)

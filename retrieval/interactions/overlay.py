@@ -47,6 +47,24 @@ class LikeBook:
         self.liked.append(tuple(int(n) for n in liked))
         self._matrix = None
 
+    def remove(self, candidate: int | None, text_feature: np.ndarray | None, liked: tuple[int, ...]) -> bool:
+        """Forget one memory equal to (``candidate``, ``text_feature``, ``liked``), as :meth:`add` stored it.
+
+        Equal memories lift alike (boosts take the maximum), so which copy goes does not matter.
+        Returns False when there is none.
+        """
+        cand = -1 if candidate is None else int(candidate)
+        nodes = tuple(int(n) for n in liked)
+        text = None if text_feature is None else unit(text_feature)
+        for i in range(len(self.liked) - 1, -1, -1):
+            mine = self.texts[i]
+            same_text = mine is None if text is None else mine is not None and np.array_equal(mine, text)
+            if self.candidates[i] == cand and self.liked[i] == nodes and same_text:
+                del self.candidates[i], self.texts[i], self.liked[i]
+                self._matrix = None
+                return True
+        return False
+
     def boosts(
         self,
         candidate: int | None,

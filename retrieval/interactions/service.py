@@ -34,11 +34,12 @@ then committed to the :class:`~retrieval.interactions.log.InteractionLog` (its i
 
 Undo and accept are log rows that act on the live engine at once: ``accept`` applies the statement
 globally (its author's overlay no longer holds it); ``undo`` (:mod:`retrieval.interactions.undo`) leaves the engine
-answering exactly as a fresh load replaying the log would, rebuilding only the shopper's state for a
-per-user row and the graph state for a global one. Statements credited in explanations name who made
-them (:meth:`~retrieval.graph.explain.GraphFacts.stated_by`). :attr:`InteractionService.last_interaction`
-times the last interaction's steps and :meth:`InteractionService.full_reembed` times a full forward
-pass (for the benchmark).
+answering exactly as a fresh load replaying the log would: rebuilding only the shopper's state for a
+per-user row, taking a like in the shared graph back out incrementally (its edges, the re-embedded k-hop
+neighbourhood, its memory) under the lock, and rebuilding the graph state for a global statement.
+Statements credited in explanations name who made them (:meth:`~retrieval.graph.explain.GraphFacts.stated_by`).
+:attr:`InteractionService.last_interaction` times the last interaction's steps and
+:meth:`InteractionService.full_reembed` times a full forward pass (for the benchmark).
 """
 
 from __future__ import annotations
@@ -310,7 +311,7 @@ class InteractionService:
                 "undo", ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t0, t3), len(self.graph) if rebuilt == GRAPH_STATE else 0
             )
             log.info(
-                "interaction %d (%s by %s) undone by %s: %s state rebuilt in %.1f ms",
+                "interaction %d (%s by %s) undone by %s (%s state) in %.1f ms",
                 row.id,
                 row.kind,
                 row.user,
