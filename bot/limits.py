@@ -21,8 +21,10 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -130,6 +132,19 @@ class Rejection:
     reason: Reason
     text: str
     retry_after: float = 0.0
+
+
+#: Invisible characters that would reach NLU and the engine as part of a word: control characters
+#: (NUL ...) and invisible separators become a space; joiners and bidirectional controls go.
+_AS_SPACE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\u2060\ufeff]")
+_REMOVED = re.compile("[\u200c\u200d\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """The message as NLU should read it: NFC, control characters and zero-width spaces as spaces (so
+    "red\u200bdress" is two words), joiners and bidirectional controls removed, ends stripped.
+    """
+    return _REMOVED.sub("", _AS_SPACE.sub(" ", unicodedata.normalize("NFC", text))).strip()
 
 
 def too_long_text(chars: int, limit: int) -> str:
@@ -253,4 +268,4 @@ def parse_message_body(body: bytes, limits: Limits) -> MessageBody:
         )
     if channel is not None and not isinstance(channel, str):
         raise MalformedRequestError(400, "bad_input_channel", "'input_channel' is not a string.", fix="omit it")
-    return MessageBody(sender, text, metadata, channel)
+    return MessageBody(sender, clean_text(text), metadata, channel)

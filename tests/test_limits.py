@@ -17,6 +17,7 @@ from bot.limits import (
     MalformedRequestError,
     RateLimiter,
     Reason,
+    clean_text,
     parse_message_body,
     too_long_text,
 )
@@ -225,3 +226,22 @@ def test_rest_flooding_sender_gets_429_others_are_answered(chat_stack: Any) -> N
     assert "wait" in answer["reason"]
     status, answer, _ = say(chat_stack, "limits-other", "hi")
     assert status == 200 and answer
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("red\x00dress", "red dress"),
+        ("show me red\u200bdresses", "show me red dresses"),
+        ("\u200b\u200b\u200b", ""),
+        ("\u202eesserd der\u202c", "esserd der"),
+        ("bla\u200dck  dress\r\n", "black  dress"),
+        ("cafe\u0301", "caf\u00e9"),
+        ("\ufeffhello\x7f", "hello"),
+        ("أريد فستان أحمر", "أريد فستان أحمر"),
+        ('/like{"product": "dress-01"}', '/like{"product": "dress-01"}'),
+    ],
+)
+def test_clean_text_before_nlu(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean

@@ -12,6 +12,7 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 from bot.formatting import Card, CardBuffer
+from bot.limits import clean_text
 
 SendCards = Callable[[str, list[Card]], Awaitable[None]]
 
@@ -49,7 +50,11 @@ class CardBatchingOutput(OutputChannel):
 
 
 async def handle_turn(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
-    """Run one turn, then flush the cards its output channel still holds (also when the turn fails)."""
+    """Run one turn on the cleaned text (:func:`bot.limits.clean_text`), then flush the cards its output
+    channel still holds (also when the turn fails).
+    """
+    if isinstance(message.text, str):
+        message.text = clean_text(message.text)
     try:
         await on_new_message(message)
     finally:
