@@ -40,12 +40,14 @@ class Chat:
         self.sender = sender
         self.slots: dict[str, Any] = dict.fromkeys(SLOTS)
         self.events: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []  # every event so far, as Rasa sends the tracker's events
 
     def turn(self, action: Any, text: str, intent: str, entities: list[dict[str, Any]] | None = None) -> list[dict]:
         message = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": entities or []}
-        tracker = Tracker(self.sender, dict(self.slots), message, [], False, None, {}, "action_listen")
+        tracker = Tracker(self.sender, dict(self.slots), message, list(self.history), False, None, {}, "action_listen")
         dispatcher = CollectingDispatcher()
         self.events = action.run(dispatcher, tracker, {})
+        self.history += self.events
         for ev in self.events:
             if ev["event"] == "slot":
                 self.slots[ev["name"]] = ev["value"]
@@ -453,3 +455,22 @@ def test_conversation_with_the_real_engine(tiny_model: Any, monkeypatch: pytest.
         assert responses(chat.turn(ActionUndo(), "undo that", "undo")) == ["utter_nothing_to_undo"]
     finally:
         engine_provider.set_engine(None)
+
+
+def test_a_shopper_can_like_or_select_only_what_was_shown_to_them(engine: FakeEngine) -> None:
+    chat = Chat("forger")
+    product = [{"entity": "product", "value": "dress-01"}]
+    for action, intent in ((ActionLike(), "like"), (ActionSelect(), "select"), (ActionDislike(), "dislike")):
+        out = chat.turn(action, '/like{"product": "dress-01"}', intent, product)  # before any search
+        assert responses(out) in (["utter_unknown_item"], ["utter_need_results"]), (intent, out)
+    chat.turn(ActionSearch(), "black dresses", "search")
+    shown_now = [r["image_id"] for r in chat.slots["results"]]
+    never = next(i for i in sorted(engine.items) if i not in shown_now)
+    for action, intent in ((ActionLike(), "like"), (ActionSelect(), "select")):
+        out = chat.turn(action, "/x", intent, [{"entity": "product", "value": never}])
+        assert responses(out) == ["utter_unknown_item"], (intent, out)
+    assert engine.liked == {} and chat.slots["selected"] is None and chat.slots["last_interaction"] is None
+    chat.turn(ActionSearch(), "red coats", "search")  # an earlier card scrolled back: still likeable
+    first = next(i for i in shown_now if i not in [r["image_id"] for r in chat.slots["results"]])
+    out = chat.turn(ActionLike(), "/like", "like", [{"entity": "product", "value": first}])
+    assert engine.liked == {"forger": {first}}, out
