@@ -18,6 +18,12 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--size", type=int, default=3000, help="number of products (default 3000)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (same seed, same catalog)")
     demo.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default data/taxonomy.yml)")
+    demo.add_argument(
+        "--profile",
+        default="default",
+        choices=["default", "hard"],
+        help="default (make demo's catalog) or hard: messy photos, fuzzy colours, near-duplicates, human captions",
+    )
     demo.set_defaults(func=run_demo)
 
     check = sub.add_parser("check", help="load a catalog folder and print what it holds and what is wrong")
@@ -44,7 +50,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from retrieval.catalog.demo.generate import generate_demo_catalog
     from retrieval.catalog.taxonomy import DEFAULT_TAXONOMY
 
-    result = generate_demo_catalog(args.out, args.size, args.seed, args.taxonomy or DEFAULT_TAXONOMY)
+    result = generate_demo_catalog(
+        args.out, args.size, args.seed, args.taxonomy or DEFAULT_TAXONOMY, profile=args.profile
+    )
     if hasattr(result, "summary_text"):
         print(result.summary_text())
     elif isinstance(result, dict):

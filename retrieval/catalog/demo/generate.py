@@ -18,18 +18,23 @@ import json
 import logging
 import multiprocessing
 import os
+import random
 import shutil
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+import yaml
 from tqdm import tqdm
 
+from retrieval.catalog.demo.hard import PROFILES, HardProfile, fuzzy_color
 from retrieval.catalog.demo.products import Product, detection_scores, image_paths, sample_products
-from retrieval.catalog.demo.queries import SINGLE, DemoQuery, build_queries
-from retrieval.catalog.demo.render import IMAGE_SIZE, RenderJob, features_for, render_job
+from retrieval.catalog.demo.queries import SINGLE, DemoQuery, build_queries, diff
+from retrieval.catalog.demo.render import IMAGE_SIZE, RenderJob, feature_group, features_for, render_job
+from retrieval.catalog.demo.silhouettes import Features
+from retrieval.catalog.demo.textures import stable_int
 from retrieval.catalog.records import TEST, TRAIN
 from retrieval.catalog.taxonomy import Taxonomy
 from retrieval.config import save_config
@@ -54,6 +59,8 @@ class DemoConfig:
     image_size: int = IMAGE_SIZE
     test_fraction: float = 0.2
     multi_fraction: float = 0.3
+    profile: str = "default"
+    hard: HardProfile | None = None
 
 
 def _prepare(out: Path) -> None:
@@ -117,7 +124,7 @@ def _write_labels(out: Path, taxonomy: Taxonomy, products: list[Product], paths:
     for p in products:
         name = f"{taxonomy.categories[p.category].folder}_{p.split}_detect_all.txt"
         for path, score in zip(paths[p.product_id], detection_scores(p), strict=True):
-            files[name].append(f"{path}\t{score}\t{p.caption}")
+            files[name].append(f"{path}\t{score}\t{p.description or p.caption}")
     for name, lines in files.items():
         _write_lines(out / "labels" / name, lines)
 
@@ -132,7 +139,8 @@ def _write_meta(
 ) -> None:
     meta = out / META
     meta.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(taxonomy.source, meta / "taxonomy.yml")
+    if Path(taxonomy.source).resolve() != (meta / "taxonomy.yml").resolve():
+        shutil.copyfile(taxonomy.source, meta / "taxonomy.yml")
     _write_lines(
         meta / "attributes.jsonl",
         [
@@ -153,8 +161,46 @@ def _write_meta(
     save_config(cfg, meta / GENERATOR_FILE)
 
 
+def _profile_taxonomy(taxonomy: Taxonomy, profile: HardProfile, out: Path) -> Taxonomy:
+    """The taxonomy plus the profile's extra groups, written to ``out/meta/taxonomy.yml`` and loaded from there."""
+    data = yaml.safe_load(Path(taxonomy.source).read_text())
+    data["groups"] = {**data.get("groups", {}), **profile.extra_groups}
+    path = out / META / "taxonomy.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return Taxonomy.load(path)
+
+
+def _features(taxonomy: Taxonomy, p: Product, profile: HardProfile | None) -> Features:
+    """The drawing features; with a profile the colour shade drifts towards a neighbouring name."""
+    feat = features_for(taxonomy, p.category, p.values)
+    if profile is None:
+        return feat
+    colors = [v for g, v in p.values if taxonomy.groups[g].visible and feature_group(g) == "color"]
+    if not colors:
+        return feat
+    rng = random.Random(stable_int(p.product_seed, "shade"))
+    return replace(feat, color=fuzzy_color(colors[0], feat.color, rng, profile))
+
+
+def near_duplicate_share(taxonomy: Taxonomy, products: list[Product]) -> float:
+    """Share of products with another product of their family that differs in exactly one attribute."""
+    families: dict[int, list[Product]] = defaultdict(list)
+    for p in products:
+        families[p.family].append(p)
+    near = sum(
+        1 for members in families.values() for a in members if any(len(diff(a, b, taxonomy)) == 1 for b in members)
+    )
+    return near / max(1, len(products))
+
+
 def generate_demo_catalog(
-    out: Path, size: int = 3000, seed: int = 0, taxonomy_path: Path | None = None, workers: int | None = None
+    out: Path,
+    size: int = 3000,
+    seed: int = 0,
+    taxonomy_path: Path | None = None,
+    workers: int | None = None,
+    profile: str = "default",
 ) -> dict:
     """Sample, render and write a demo catalog of ``size`` products under ``out``.
 
@@ -164,6 +210,7 @@ def generate_demo_catalog(
         seed: random seed; the same seed gives byte-identical label / meta files and images.
         taxonomy_path: taxonomy YAML (default ``data/taxonomy.yml``).
         workers: rendering processes (default: up to 2, the CPU count).
+        profile: "default" or "hard" (:mod:`retrieval.catalog.demo.hard`).
 
     Returns:
         Summary: products, families, images, categories, queries by kind and split, seconds.
@@ -171,21 +218,24 @@ def generate_demo_catalog(
     start = time.perf_counter()
     if size < 1:
         raise ConfigError(f"--size must be at least 1, got {size}.", fix="pass --size N with N >= 1 (e.g. 3000)")
+    if profile not in PROFILES:
+        raise ConfigError(f"Unknown demo profile {profile!r}.", fix=f"use one of {', '.join(PROFILES)}")
+    hard = PROFILES[profile]
     taxonomy = Taxonomy.load(taxonomy_path)
-    _check_tokens(taxonomy)
     out = Path(out)
     _prepare(out)
-    products = sample_products(taxonomy, size, seed)
+    if hard is not None:
+        taxonomy = _profile_taxonomy(taxonomy, hard, out)
+    _check_tokens(taxonomy)
+    products = sample_products(taxonomy, size, seed, hard)
     paths = {p.product_id: image_paths(taxonomy, p) for p in products}
     jobs = [
-        RenderJob(
-            features_for(taxonomy, p.category, p.values), p.design_seed, p.product_seed, tuple(paths[p.product_id])
-        )
+        RenderJob(_features(taxonomy, p, hard), p.design_seed, p.product_seed, tuple(paths[p.product_id]), hard)
         for p in products
     ]
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     images = _render(jobs, out, workers)
-    queries = build_queries(taxonomy, products, paths, seed)
+    queries = build_queries(taxonomy, products, paths, seed, hard)
     _write_labels(out, taxonomy, products, paths)
     _write_lines(
         out / "test_queries.txt",
@@ -195,7 +245,7 @@ def generate_demo_catalog(
             if q.split == TEST and q.kind == SINGLE and all(c.old and c.new for c in q.changes)
         ],
     )
-    cfg = DemoConfig(size=size, seed=seed, taxonomy=str(Path(taxonomy.source)))
+    cfg = DemoConfig(size=size, seed=seed, taxonomy=str(Path(taxonomy.source)), profile=profile, hard=hard)
     _write_meta(out, taxonomy, products, paths, queries, cfg)
     seconds = round(time.perf_counter() - start, 1)
     summary = {
@@ -209,6 +259,8 @@ def generate_demo_catalog(
         "test_queries_txt": sum(
             1 for q in queries if q.split == TEST and q.kind == SINGLE and all(c.old and c.new for c in q.changes)
         ),
+        "profile": profile,
+        "near_duplicate_share": round(near_duplicate_share(taxonomy, products), 3),
         "seconds": seconds,
     }
     log.info("demo catalog: %d products, %d images, %d queries in %.1f s", len(products), images, len(queries), seconds)

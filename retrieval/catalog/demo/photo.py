@@ -55,7 +55,7 @@ def _background(rng: random.Random, size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def _occluder(img: Image.Image, rng: random.Random, box: tuple[int, int, int, int]) -> None:
+def occlude(img: Image.Image, rng: random.Random, box: tuple[int, int, int, int]) -> None:
     """Cover part of the garment: a price tag, a hand, a bag or a leafy plant at its edge."""
     size = img.width
     draw = ImageDraw.Draw(img)
@@ -164,7 +164,7 @@ def compose_photo(
     bg.paste((0, 0, 0), (x + off, y + off), shadow)
     bg.paste(cut, (x, y), cut)
     if rng.random() < (0.2 if first else 0.4):
-        _occluder(bg, rng, (x, y, x + cut.width, y + cut.height))
+        occlude(bg, rng, (x, y, x + cut.width, y + cut.height))
     out = _light(bg, rng)
     pos, neg = _noise_bank()[rng.randrange(len(NOISE_LEVELS))]
     ox, oy = rng.randrange(NOISE_TILE - size), rng.randrange(NOISE_TILE - size)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from retrieval.catalog.demo.hard import HardProfile, omit_words
 from retrieval.catalog.demo.render import drawable
 from retrieval.catalog.demo.textures import stable_int
 from retrieval.catalog.records import TEST, TRAIN
@@ -54,6 +55,7 @@ class Product:
         n_images: photos rendered.
         design_seed: shared by a family (same cut, same print layout).
         product_seed: this product's photos and colour shade.
+        description: the label caption when it differs from ``caption`` (the hard profile omits words).
     """
 
     product_id: str
@@ -65,6 +67,7 @@ class Product:
     n_images: int
     design_seed: int
     product_seed: int
+    description: str = ""
 
     @property
     def attributes(self) -> list[str]:
@@ -98,9 +101,11 @@ def make_caption(
 class _Sampler:
     """Draws designs and variants for one taxonomy."""
 
-    def __init__(self, taxonomy: Taxonomy, rng: random.Random) -> None:
+    def __init__(self, taxonomy: Taxonomy, rng: random.Random, profile: HardProfile | None = None) -> None:
         self.tx = taxonomy
         self.rng = rng
+        self.profile = profile
+        self.weights = dict(CHANGE_WEIGHTS, invisible=profile.invisible_weight) if profile else CHANGE_WEIGHTS
         self.groups = {
             c: [g for g in caption_groups(taxonomy) if g in taxonomy.groups_for(c)] for c in taxonomy.categories
         }
@@ -121,6 +126,10 @@ class _Sampler:
             else:
                 chosen = [v for v in opts if self.rng.random() < priors.get(v, DETAIL_BASE)]
                 out[group.name] = tuple(chosen[:MAX_DETAILS])
+        color = self.tx.groups.get("color")
+        multicolor = color is not None and "multicolor" in color.values and "color" in out
+        if self.profile and multicolor and self.rng.random() < self.profile.multicolor:
+            out["color"] = ("multicolor",)
         return out
 
     def change(self, category: str, values: dict[str, tuple[str, ...]], avoid: set[str]) -> dict[str, tuple[str, ...]]:
@@ -131,7 +140,7 @@ class _Sampler:
                 continue
             kind = "independent" if not group.exclusive else ("visible" if group.visible else "invisible")
             cands.append(group)
-            weights.append(CHANGE_WEIGHTS[kind])
+            weights.append(self.weights[kind])
         if not cands:
             return dict(values)
         group = self.rng.choices(cands, weights=weights)[0]
@@ -157,10 +166,14 @@ def _pick(rng: random.Random, table: Mapping[_K, float]) -> _K:
     return rng.choices(list(table), weights=list(table.values()))[0]
 
 
-def sample_products(taxonomy: Taxonomy, size: int, seed: int) -> list[Product]:
-    """Sample ``size`` products in families, deterministically for ``seed``; whole families are train or test."""
+def sample_products(taxonomy: Taxonomy, size: int, seed: int, profile: HardProfile | None = None) -> list[Product]:
+    """Sample ``size`` products in families, deterministically for ``seed``; whole families are train or test.
+
+    ``profile`` (:mod:`retrieval.catalog.demo.hard`) changes the variant mix, multicolour share and descriptions.
+    """
     rng = random.Random(f"tailor-demo:{seed}")
-    sampler = _Sampler(taxonomy, rng)
+    sampler = _Sampler(taxonomy, rng, profile)
+    variant_kinds = profile.variant_kinds if profile else VARIANT_KINDS
     categories = sorted(taxonomy.categories)
     ids = [str(i) for i in rng.sample(range(10_000_000, 100_000_000), size)]
     families: list[list[tuple[str, dict[str, tuple[str, ...]]]]] = []
@@ -172,7 +185,7 @@ def sample_products(taxonomy: Taxonomy, size: int, seed: int) -> list[Product]:
         members = [base]
         seen = {repr(sorted(base.items()))}
         for _ in range(n - 1):
-            kind = _pick(rng, VARIANT_KINDS)
+            kind = _pick(rng, variant_kinds)
             variant = base
             for _attempt in range(8):
                 if kind == "duplicate":
@@ -213,6 +226,7 @@ def sample_products(taxonomy: Taxonomy, size: int, seed: int) -> list[Product]:
                     n_images=int(_pick(rng, IMAGES_PER_PRODUCT)),
                     design_seed=design_seed,
                     product_seed=stable_int(seed, "product", pid),
+                    description=omit_words(caption, random.Random(f"omit:{pid}"), profile.omit) if profile else "",
                 )
             )
     return products

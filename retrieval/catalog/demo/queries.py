@@ -14,8 +14,10 @@ import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
+from retrieval.catalog.demo.hard import HardProfile, human_text
 from retrieval.catalog.demo.products import Product
 from retrieval.catalog.demo.render import feature_group, length_feature, sleeve_feature
+from retrieval.catalog.demo.textures import RGB, color_rgb
 from retrieval.catalog.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -183,9 +185,34 @@ def natural_text(taxonomy: Taxonomy, changes: tuple[Change, ...], rng: random.Ra
     return _cap(rng.choice(opts), rng)
 
 
+def query_text(taxonomy: Taxonomy, changes: tuple[Change, ...], rng: random.Random, profile: HardProfile | None) -> str:
+    """The query's words: :func:`natural_text`, or the hard profile's human-like caption."""
+    if profile is None:
+        return natural_text(taxonomy, changes, rng)
+
+    def color_of(group: str, value: str) -> RGB | None:
+        spec = taxonomy.groups[group]
+        if not value or not spec.visible or feature_group(group) != "color":
+            return None
+        return color_rgb(value, spec.values.get(value, ()))
+
+    return human_text(
+        list(changes),
+        lambda c: _forms(taxonomy, c, rng),
+        lambda said: natural_text(taxonomy, said, rng),
+        color_of,
+        rng,
+        profile,
+    )
+
+
 # -- building --------------------------------------------------------------------------------------
 def build_queries(
-    taxonomy: Taxonomy, products: list[Product], paths: dict[str, list[str]], seed: int
+    taxonomy: Taxonomy,
+    products: list[Product],
+    paths: dict[str, list[str]],
+    seed: int,
+    profile: HardProfile | None = None,
 ) -> list[DemoQuery]:
     """All single / multi queries between products of one family, balanced to ~70 / 30 per split."""
     rng = random.Random(f"tailor-demo-queries:{seed}")
@@ -211,7 +238,7 @@ def build_queries(
                         source=rng.choice(paths[a.product_id]),
                         target=rng.choice(paths[b.product_id]),
                         template=" and ".join(c.template for c in changes),
-                        text=natural_text(taxonomy, changes, rng),
+                        text=query_text(taxonomy, changes, rng, profile),
                         kind=kind,
                         split=a.split,
                         category=a.category,

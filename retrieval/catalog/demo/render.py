@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from retrieval.catalog.demo.hard import HardProfile, harden_photo
 from retrieval.catalog.demo.photo import compose_photo
 from retrieval.catalog.demo.silhouettes import Features, Garment, spec_of, supports_detail
 from retrieval.catalog.demo.textures import color_rgb, make_palette, make_texture, shade, stable_int, texture_kind
@@ -205,6 +206,7 @@ class RenderJob:
     design_seed: int
     product_seed: int
     paths: tuple[str, ...]
+    profile: HardProfile | None = None
 
 
 def render_job(job: RenderJob, root: Path) -> int:
@@ -216,7 +218,9 @@ def render_job(job: RenderJob, root: Path) -> int:
         seed = stable_int(job.product_seed, "photo", k)
         rng = random.Random(seed)
         photo = compose_photo(garment, rng, seed, IMAGE_SIZE, first=k == 0, hanger=kind in ("top", "dress"))
-        quality = rng.randint(55, 95)
+        if job.profile is not None:
+            photo = harden_photo(photo, random.Random(stable_int(seed, "hard")), job.profile)
+        quality = rng.randint(*job.profile.jpeg) if job.profile is not None else rng.randint(55, 95)
         if rng.random() < 0.15:  # re-encoded listing photo: double JPEG compression
             buf = io.BytesIO()
             photo.save(buf, "JPEG", quality=rng.randint(35, 60))
