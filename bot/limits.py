@@ -241,7 +241,8 @@ REST_FIX = 'POST a JSON object {"sender": "<id>", "message": "<text>"}'
 def parse_message_body(body: bytes, limits: Limits) -> MessageBody:
     """Validate a REST body; raise :class:`MalformedRequestError` saying what is wrong.
 
-    The size is checked before anything is parsed.
+    The size is checked before anything is parsed. ``text`` is the message as sent (the gate counts
+    its characters); the channel cleans it (:func:`clean_text`) before NLU.
     """
     if len(body) > limits.max_body_bytes:
         raise body_too_large(len(body), limits)
@@ -268,4 +269,4 @@ def parse_message_body(body: bytes, limits: Limits) -> MessageBody:
         )
     if channel is not None and not isinstance(channel, str):
         raise MalformedRequestError(400, "bad_input_channel", "'input_channel' is not a string.", fix="omit it")
-    return MessageBody(sender, clean_text(text), metadata, channel)
+    return MessageBody(sender, text, metadata, channel)

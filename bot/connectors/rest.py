@@ -28,7 +28,7 @@ from sanic.response import HTTPResponse, ResponseStream
 
 from bot.connectors.guard import error_response
 from bot.identity import reserved_prefix
-from bot.limits import InputGate, MalformedRequestError, Reason, default_gate, parse_message_body
+from bot.limits import InputGate, MalformedRequestError, Reason, clean_text, default_gate, parse_message_body
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +85,11 @@ class TailorRestInput(RestInput):
             if rejection is not None:
                 await collector.send_text_message(body.sender, rejection.text)
                 return response.json(collector.messages)
-            channel = body.input_channel or self.name()
+            channel, text = body.input_channel or self.name(), clean_text(body.text)
             if rasa.utils.endpoints.bool_arg(request, "stream", default=False):
-                stream = self.stream_response(on_new_message, body.text, body.sender, channel, body.metadata)
+                stream = self.stream_response(on_new_message, text, body.sender, channel, body.metadata)
                 return response.stream(stream, content_type="text/event-stream")
-            message = UserMessage(body.text, collector, body.sender, input_channel=channel, metadata=body.metadata)
+            message = UserMessage(text, collector, body.sender, input_channel=channel, metadata=body.metadata)
             try:
                 await on_new_message(message)
             except CancelledError:
