@@ -22,6 +22,7 @@ from actions.respond import (
     show_page,
     user_text,
 )
+from actions.storefront import send_state
 from retrieval.api import Ranked
 from retrieval.catalog.taxonomy import CATEGORY
 from retrieval.errors import InvalidQueryError
@@ -86,7 +87,7 @@ class ActionSearch(Action):
                 *events,
             ]
 
-        return guarded(dispatcher, step, self.name())
+        return send_state(dispatcher, tracker, guarded(dispatcher, step, self.name()))
 
 
 class ActionModify(Action):
@@ -143,7 +144,8 @@ class ActionModify(Action):
                 *show_page(dispatcher, results, 0, query, header),
             ]
 
-        return guarded(dispatcher, step, self.name(), CHANGE_ERRORS if selected else ERROR_RESPONSES)
+        events = guarded(dispatcher, step, self.name(), CHANGE_ERRORS if selected else ERROR_RESPONSES)
+        return send_state(dispatcher, tracker, events)
 
 
 class ActionClarify(Action):
@@ -184,4 +186,4 @@ class ActionShowMore(Action):
             )
             return show_page(dispatcher, results, page, query, header)
 
-        return guarded(dispatcher, step, self.name())
+        return send_state(dispatcher, tracker, guarded(dispatcher, step, self.name()))

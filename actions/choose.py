@@ -13,6 +13,7 @@ from actions.engine_provider import get_engine, get_taxonomy
 from actions.modifications import ModState
 from actions.references import resolve
 from actions.respond import entity_values, guarded, mod_events, seen_ids, shown, shown_item, user_text
+from actions.storefront import send_explanation, send_state
 from retrieval.errors import UnknownItemError
 
 ALL_SHOWN = re.compile(r"\b(these|those|them|all|each|every)\b")  # "why these?" asks about every card
@@ -73,7 +74,7 @@ class ActionSelect(Action):
                 *mod_events(ModState()),
             ]
 
-        return guarded(dispatcher, step, self.name())
+        return send_state(dispatcher, tracker, guarded(dispatcher, step, self.name()))
 
 
 class ActionExplain(Action):
@@ -104,6 +105,7 @@ class ActionExplain(Action):
                 dispatcher.utter_message(
                     response="utter_explanation", number=item["number"], title=item["title"], explanation=text
                 )
+                send_explanation(dispatcher, tracker, item, exp, query.get("candidate"))
             return []
 
         return guarded(dispatcher, step, self.name())

@@ -18,6 +18,7 @@ from actions.choose import targets
 from actions.engine_provider import get_engine, get_taxonomy, settings
 from actions.references import resolve
 from actions.respond import guarded, list_slot, run_query, show_page, shown, user_text
+from actions.storefront import send_state
 from actions.undo import remembered
 from retrieval.catalog.taxonomy import split_key
 from retrieval.errors import InteractionError
@@ -105,7 +106,7 @@ class ActionLike(Action):
             candidate, words, ids = like_of(tracker, [it["image_id"] for it in liked])
             receipt = get_engine().like(candidate, words, ids, tracker.sender_id)
             dispatcher.utter_message(response="utter_liked", titles=_quoted_titles(liked))
-            return remembered(receipt)
+            return send_state(dispatcher, tracker, remembered(receipt), liked=[it["image_id"] for it in liked])
 
         return guarded(dispatcher, step, self.name())
 
@@ -152,7 +153,7 @@ class ActionDislike(Action):
                 events += show_page(dispatcher, results, page, query, None)
             return events
 
-        return guarded(dispatcher, step, self.name())
+        return send_state(dispatcher, tracker, guarded(dispatcher, step, self.name()))
 
 
 class ActionWarmUp(Action):
@@ -178,4 +179,4 @@ class ActionStartOver(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(response="utter_start_over")
-        return [AllSlotsReset()]
+        return send_state(dispatcher, tracker, [AllSlotsReset()])
