@@ -23,11 +23,16 @@ class GraphNode:
 
 @dataclass(frozen=True)
 class GraphEdge:
-    """An edge of the information graph named in an explanation."""
+    """An edge of the information graph named in an explanation.
+
+    ``weight``: how much the result's model score drops when the edge (and its reverse) is left out
+    (:mod:`retrieval.model.attribution`; positive: it raised the score); 0.0 where it was not weighed.
+    """
 
     src: GraphNode
     relation: str  # canonical relation name, e.g. "has_attribute"
     dst: GraphNode
+    weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,15 @@ class Explanation:
         concepts: EI-tree concepts on the result's path that the candidate shares.
         path: the result's EI-tree concept path, root first, ending with its category
             (``("clothing", "full-body", "dress")``), from its ``is_a`` edges; () without a category.
-        edges: the graph edges behind the statements above (all exist in the graph).
+        edges: the graph edges behind the statements above (all exist in the graph); weighted by the
+            model (``Engine.explain``) they come strongest first, with the other edges that mattered.
         text: one or two sentences for a shopper.
         stated: (attribute key, who) for each attribute above the result is credited with through a
             ``has_user_attribute`` edge, i.e. a person's statement rather than the catalog (who: the
             staff member, "a shopper, accepted by <staff>", or the viewing shopper for their own
             pending statement).
+        query_edges: the words' own edges, weighted: the query caption (a node not in the graph, id -1,
+            labelled with the words) ``modifies`` the candidate and ``mentions`` each attribute they name.
     """
 
     shared: tuple[str, ...] = ()
@@ -59,6 +67,7 @@ class Explanation:
     text: str = ""
     stated: tuple[tuple[str, str], ...] = ()
     path: tuple[str, ...] = ()
+    query_edges: tuple[GraphEdge, ...] = ()
 
 
 @dataclass(frozen=True)

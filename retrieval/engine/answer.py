@@ -22,6 +22,7 @@ from retrieval.engine.config import EngineConfig
 from retrieval.engine.query_text import QueryText
 from retrieval.engine.ranking import Ranker
 from retrieval.engine.request import Evidence, RequestStep
+from retrieval.engine.why import model_explanation
 from retrieval.graph.explain import Explainer
 from retrieval.index.state import GraphState
 from retrieval.interactions.service import InteractionService
@@ -100,6 +101,30 @@ class Answerer:
             evidence = Evidence(g.facts, it.categories, it.captions, g.taxonomy)
             step = self._step = RequestStep(evidence, g.embeddings, it.product_ids, g.taxonomy)
         return step
+
+    def weighed(
+        self, base: Explanation, result: int, candidate: int | None, text: str, mentioned: list[int], facts: Any
+    ) -> Explanation:
+        """``base`` with its edges weighted by the model and its words ordered by them (:mod:`retrieval.engine.why`)."""
+        g = self.interactions.graph
+        vector = None
+        if candidate is None:  # a first search: the tier of the asked values the result has, else the soft query
+            asked = [a for a in self.asked(text, mentioned) if g.facts.attr_keys[a] in set(base.matched)]
+            nodes = np.arange(len(g.items.image_ids))
+            for a in asked:
+                nodes = np.intersect1d(nodes, g.facts.images_with(a), assume_unique=True)
+            vector = self.ranker.centroid(g, nodes) if asked and len(nodes) else self.ranker.soft_query(g, text)
+        return model_explanation(
+            g,
+            facts,
+            base,
+            result=result,
+            candidate=candidate,
+            text=text,
+            text_feature=self.text.text_feature(text),
+            mentioned=mentioned,
+            search_vector=vector,
+        )
 
     # -- results -------------------------------------------------------------------------
     def results(

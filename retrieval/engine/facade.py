@@ -383,10 +383,10 @@ class Engine:
             cand = self.node(candidate_id) if candidate_id is not None else None
             node = self.node(result_id)
             text = ans.check_text(text)
-            explanation: Explanation = self.interactions.explainer_for(user).explain(
-                cand, ans.asked(text, ans.mentions(text, user)), node
-            )
-            return explanation
+            mentioned = ans.mentions(text, user)
+            explainer = self.interactions.explainer_for(user)
+            base: Explanation = explainer.explain(cand, ans.asked(text, mentioned), node)
+            return ans.weighed(base, node, cand, text, mentioned, explainer.facts)  # retrieval/engine/why.py
 
     def describe(self, image_id: str, *, user: str | None = None) -> Result:
         """The product behind ``image_id``: its attributes as ``explanation.shared``, EI-tree concepts, edges

@@ -198,7 +198,7 @@ class Ranker:
         for level in np.unique(counts[counts > 0])[::-1]:
             in_tier = counts == level
             nodes = np.flatnonzero(in_tier)
-            tier_q = self._centroid(g, nodes)
+            tier_q = self.centroid(g, nodes)
             q = tier_q if q is None else q
             want = k - len(out_n)
             fetch = min(len(nodes), want * (PRODUCT_OVERFETCH if self.cfg.one_photo_per_product else 1))
@@ -213,7 +213,7 @@ class Ranker:
             out_n += top
             if len(out_n) >= k:
                 return out_s, out_n
-        q = self._soft_query(g, text) if q is None else q
+        q = self.soft_query(g, text) if q is None else q
         seen = skip | set(out_n)
         if allowed is not None:
             rest = np.setdiff1d(allowed, np.fromiter(seen, dtype=np.int64))
@@ -251,13 +251,13 @@ class Ranker:
         top = top[np.argsort(-s[top], kind="stable")]
         return s[top], nodes[top]
 
-    def _centroid(self, g: GraphState, nodes: np.ndarray) -> np.ndarray:
+    def centroid(self, g: GraphState, nodes: np.ndarray) -> np.ndarray:
         """Normalised mean embedding of (an evenly spaced sample of) ``nodes``."""
         step = max(1, len(nodes) // self.cfg.prototype_images)
         v = g.embeddings[nodes[::step][: self.cfg.prototype_images]].mean(0)
         return v / max(float(np.linalg.norm(v)), 1e-12)
 
-    def _soft_query(self, g: GraphState, text: str) -> np.ndarray:
+    def soft_query(self, g: GraphState, text: str) -> np.ndarray:
         """Words naming no attribute: centroid of the images of the attribute nodes whose text features
         (the graph's ``feat``) are nearest the words' feature, weighted by that similarity.
         """
@@ -268,7 +268,7 @@ class Ranker:
         for a in np.argsort(-sims):
             nodes = g.facts.images_with(int(a))
             if len(nodes):
-                v += max(float(sims[a]), 1e-3) * self._centroid(g, nodes)
+                v += max(float(sims[a]), 1e-3) * self.centroid(g, nodes)
                 used += 1
                 if used >= self.cfg.soft_attributes:
                     break
