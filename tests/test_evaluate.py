@@ -30,7 +30,8 @@ def test_evaluate_json_schema_table_and_plot(model_dir, tmp_path):
     report = evaluate(model_dir, out_json, plot=png, baseline_cfg=BaselineConfig(epochs=3), progress=False)
     data = json.loads(out_json.read_text())
     assert data == report
-    assert set(data) == {"queries", "results"} and data["queries"] > 0
+    assert set(data) == {"dataset", "match", "queries", "results"} and data["queries"] > 0
+    assert (data["dataset"], data["match"]) == ("demo", "product")
     assert list(data["results"]) == list(METHODS)
     for r in data["results"].values():
         assert list(r) == ["R@1", "R@10", "R@50", "R@100"]
@@ -47,7 +48,7 @@ def test_fashioniq_protocol_per_category(model_dir):
     assert set(out) == {"image-only", "graph-predicted"}
     for cats in out.values():
         for r in cats.values():
-            assert set(r) == {"R@10", "R@50", "R@100", "queries"}
+            assert set(r) == {"R@10", "R@50", "R@100", "queries", "gallery"}
 
 
 def test_ranks_exclude_candidate_and_count_product_photos():

@@ -27,6 +27,27 @@ def register(subparsers: Any) -> None:
         default=0,
         help="torch threads (default: torch's; 1 is faster when other jobs share the CPU)",
     )
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "demo", "fashion200k", "fashioniq"],
+        help="dataset layout (default: detect)",
+    )
+    p.add_argument(
+        "--images", type=Path, default=None, help="image folder (FashionIQ <ASIN>.jpg; default: the layout's)"
+    )
+    p.add_argument(
+        "--relative-caption",
+        default="target",
+        choices=["target", "replace"],
+        help="Fashion200K query text: the target's caption (A.4, default) or TIRG's 'replace X with Y'",
+    )
+    p.add_argument(
+        "--train-queries",
+        type=int,
+        default=0,
+        help="Fashion200K training queries to derive (default 0: one per train image, as TIRG samples)",
+    )
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("evaluate", help="R@1/10/50/100 of the graph and every baseline on the test queries")
@@ -89,15 +110,23 @@ def register(subparsers: Any) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Train and print the metrics."""
     # lazy: training loads torch, dgl and the model (~2 s); tailor --help stays fast
+    from retrieval.catalog.datasets.options import DatasetOptions  # lazy: the loaders; tailor --help stays fast
     from retrieval.training.config import TrainConfig
     from retrieval.training.run import train
 
     cfg = load_config(TrainConfig, args.config) if args.config else TrainConfig()
+    dataset = DatasetOptions(
+        format=args.format,
+        images_dir=str(args.images.resolve()) if args.images else "",
+        relative_caption=args.relative_caption,
+        train_queries=args.train_queries,
+        seed=cfg.seed,
+    )
     if args.threads > 0:
         import torch  # lazy: torch loads with training, not for --help
 
         torch.set_num_threads(args.threads)
-    metrics = train(args.data, args.out, cfg, cache_dir=args.cache)
+    metrics = train(args.data, args.out, cfg, cache_dir=args.cache, dataset=dataset)
     print(json.dumps(metrics, indent=2))
     print(f"model written to {args.out}")
     return 0

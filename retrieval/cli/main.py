@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "retrieval.cli.interactions",
     "retrieval.cli.simulate",
     "retrieval.cli.dialogue",
+    "retrieval.cli.datasets",
 )
 
 log = logging.getLogger("tailor")

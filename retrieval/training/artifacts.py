@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from retrieval.catalog.datasets import load_catalog
+from retrieval.catalog.datasets.options import OPTIONS_FILE, DatasetOptions, reload_catalog
 from retrieval.catalog.records import Catalog
 from retrieval.catalog.taxonomy import Taxonomy
-from retrieval.config import save_config
+from retrieval.config import load_config, save_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
 from retrieval.features import encode_texts
 from retrieval.graph import schema
@@ -100,7 +100,9 @@ def save_model(
     cat = setup.catalog
     where = {"path": str(Path(setup.catalog_dir).resolve()), "format": cat.source_format}
     sizes = {"images": len(cat.images), "queries": len(cat.queries), "taxonomy": setup.taxonomy.source}
-    (out / CATALOG_FILE).write_text(json.dumps({**where, **sizes}, indent=1))
+    skipped = {"skipped_image_ids": setup.skipped.get("skipped_image_ids", [])}
+    (out / CATALOG_FILE).write_text(json.dumps({**where, **sizes, **skipped}, indent=1))
+    save_config(setup.dataset, out / OPTIONS_FILE)
     (out / SPLITS_FILE).write_text(json.dumps({"train": setup.train_q, "val": setup.val_q, "test": setup.test_q}))
     g = setup.info.graph
     metrics = {
@@ -113,6 +115,7 @@ def save_model(
         "train_queries": len(setup.train_q),
         "val_queries": len(setup.val_q),
         "test_queries": len(setup.test_q),
+        **{k: v for k, v in setup.skipped.items() if k != "skipped_image_ids"},
         "nodes": {nt: int(g.num_nodes(nt)) for nt in g.ntypes},
         "edges": int(g.num_edges()),
         **(extra or {}),
@@ -202,9 +205,18 @@ class TrainedModel:
         return read_json(self.model_dir / CATALOG_FILE)
 
     @cached_property
+    def dataset(self) -> DatasetOptions:
+        """``dataset.json``: how the catalog folder was read (older models: the saved format, defaults)."""
+        path = self.model_dir / OPTIONS_FILE
+        if path.is_file():
+            return read_artifact(path, lambda p: load_config(DatasetOptions, p))
+        return DatasetOptions(format=self.catalog_info.get("format", "auto"))
+
+    @cached_property
     def catalog(self) -> Catalog:
-        """The catalog the model was trained on (loaded on first use)."""
-        return load_catalog(self.catalog_info["path"], self.catalog_info.get("format", "auto"), check_images=False)
+        """The catalog the model was trained on (loaded on first use, the skipped images dropped again)."""
+        info = self.catalog_info
+        return reload_catalog(info["path"], self.dataset, info.get("skipped_image_ids", []))
 
     @cached_property
     def taxonomy(self) -> Taxonomy:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from retrieval.catalog.datasets import load_catalog
+from retrieval.catalog.datasets.options import DatasetOptions, load_dataset, reload_catalog, without_images
 from retrieval.catalog.records import TEST, TRAIN, VAL, Catalog
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key
 from retrieval.errors import DatasetError
@@ -72,6 +72,8 @@ class Setup:
     val_q: list[int]
     test_q: list[int]
     cache_dir: Path | None = None
+    dataset: DatasetOptions = field(default_factory=DatasetOptions)
+    skipped: dict = field(default_factory=dict)
     _mentions: dict[str, list[str]] = field(default_factory=dict)
 
     def node_features(self) -> dict[str, torch.Tensor]:
@@ -220,9 +222,47 @@ def image_attributes(
 def encode_catalog(catalog: Catalog, fcfg: FeatureConfig, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Image features (catalog order) and query-text features (catalog query order)."""
     image_feats = encode_images([catalog.image_path(im) for im in catalog.images], fcfg, cache_dir)
+    return image_feats, encode_queries(catalog, fcfg, cache_dir)
+
+
+def encode_queries(catalog: Catalog, fcfg: FeatureConfig, cache_dir: Path | None) -> np.ndarray:
+    """Query-text features (catalog query order)."""
     texts = [q.text for q in catalog.queries]
-    query_feats = encode_texts(texts, fcfg, cache_dir) if texts else np.zeros((0, 384), np.float32)
-    return image_feats, query_feats
+    return encode_texts(texts, fcfg, cache_dir) if texts else np.zeros((0, 384), np.float32)
+
+
+def usable_catalog(
+    catalog: Catalog, fcfg: FeatureConfig, cache_dir: Path | None
+) -> tuple[Catalog, np.ndarray, np.ndarray, dict]:
+    """Drop images without a file or that fail to decode (and the queries naming them), then encode.
+
+    Returns:
+        The usable catalog, its image and query-text features, and what was skipped: counts and the
+        dropped image ids (``skipped_image_ids``, saved so a reload drops the same ones).
+    """
+    missing = set(catalog.missing_images)
+    catalog, lost_missing = without_images(catalog, missing)
+    bad: list[int] = []
+    feats = encode_images([catalog.image_path(im) for im in catalog.images], fcfg, cache_dir, missing=bad)
+    undecodable = {catalog.images[i].image_id for i in bad}
+    if undecodable:
+        keep = np.setdiff1d(np.arange(len(catalog.images)), np.array(sorted(set(bad)), dtype=np.int64))
+        feats = feats[keep]
+    catalog, lost_bad = without_images(catalog, undecodable)
+    skipped = {
+        "missing_images": len(missing),
+        "undecodable_images": len(undecodable),
+        "skipped_queries": lost_missing + lost_bad,
+        "skipped_image_ids": sorted(missing | undecodable),
+    }
+    if missing or undecodable:
+        log.warning(
+            "skipped %d images without a file and %d that failed to decode, and the %d queries naming them",
+            len(missing),
+            len(undecodable),
+            skipped["skipped_queries"],
+        )
+    return catalog, feats, encode_queries(catalog, fcfg, cache_dir), skipped
 
 
 def build_setup(
@@ -234,6 +274,8 @@ def build_setup(
     base: Setup | None = None,
     taxonomy: Taxonomy | None = None,
     features: tuple[np.ndarray, np.ndarray] | None = None,
+    dataset: DatasetOptions | None = None,
+    skipped_ids: list[str] | None = None,
 ) -> Setup:
     """Load, encode, attribute and build the graph for ``cfg.attribute_source``.
 
@@ -245,19 +287,26 @@ def build_setup(
         base: a setup of the same catalog whose catalog and features are reused.
         taxonomy: the EI tree (default: the project's ``data/taxonomy.yml``).
         features: precomputed (image features, query-text features) in catalog order.
+        dataset: how the folder is read (default: detect the layout, A.4 query texts).
+        skipped_ids: with ``features``: the images training skipped (dropped again, not re-checked).
     """
     catalog_dir = Path(catalog_dir)
     cache = Path(cache_dir) if cache_dir else None
+    dataset = dataset or DatasetOptions()
+    skipped: dict = {}
     if base is not None:
         catalog, image_feats, query_feats, taxonomy = base.catalog, base.image_feats, base.query_feats, base.taxonomy
+        dataset, skipped = base.dataset, base.skipped
     else:
-        catalog = load_catalog(catalog_dir)
         taxonomy = taxonomy or Taxonomy.load()
-        n_img, n_q = len(catalog.images), len(catalog.queries)
-        if features is not None and len(features[0]) == n_img and len(features[1]) == n_q:
+        if features is not None:
+            catalog = reload_catalog(catalog_dir, dataset, skipped_ids or [])
+            skipped = {"skipped_image_ids": list(skipped_ids or [])}
+        if features is not None and (len(features[0]), len(features[1])) == (len(catalog.images), len(catalog.queries)):
             image_feats, query_feats = features
         else:
-            image_feats, query_feats = encode_catalog(catalog, cfg.features, cache)
+            loaded = load_dataset(catalog_dir, dataset)
+            catalog, image_feats, query_feats, skipped = usable_catalog(loaded, cfg.features, cache)
     train_q, val_q, test_q = split_queries(catalog, cfg)
     attrs, predictor = image_attributes(catalog, taxonomy, cfg.attribute_source, image_feats, cfg)
     extra = [] if cfg.attribute_source == "caption" else taxonomy_attribute_keys(taxonomy)
@@ -299,4 +348,6 @@ def build_setup(
         val_q,
         test_q,
         cache,
+        dataset,
+        skipped,
     )

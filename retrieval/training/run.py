@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from retrieval.catalog.datasets.options import DatasetOptions
 from retrieval.features import get_text_encoder, onnx_text
 from retrieval.training.artifacts import save_model
 from retrieval.training.config import TrainConfig
@@ -47,6 +48,7 @@ def train(
     *,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    dataset: DatasetOptions | None = None,
 ) -> dict:
     """Train the engine on a catalog folder and write the model directory.
 
@@ -57,6 +59,7 @@ def train(
         cfg: training configuration (defaults: the paper's).
         cache_dir: feature cache folder (default ``<out_dir>/feature-cache``).
         progress: show progress bars.
+        dataset: how the folder is read (layout, query texts, image folder; saved as ``dataset.json``).
 
     Returns:
         Metrics: best validation R@10, epochs, training seconds, graph size; with
@@ -69,7 +72,7 @@ def train(
     remove_manifest(out_dir)  # until the last step, the directory loads as unsigned, never half-old
     remove_manifest(out_dir / CAPTION_VARIANT_DIR)
     t0 = time.perf_counter()
-    setup = build_setup(catalog_dir, cfg, cache_dir=cache_dir, progress=progress)
+    setup = build_setup(catalog_dir, cfg, cache_dir=cache_dir, progress=progress, dataset=dataset)
     prep_seconds = time.perf_counter() - t0
     fitted, warm = fit_setup(setup, cfg, progress=progress, desc=f"train graph-{cfg.attribute_source}")
     metrics = save_model(out_dir, cfg, setup, fitted, prep_seconds=prep_seconds, extra=warm)
