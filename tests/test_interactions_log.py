@@ -30,8 +30,8 @@ def meta(image_id: str = "img1", statement: str = "that shirt is linen") -> dict
 
 def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     with open_log(tmp_path) as lg:
-        assert lg._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert lg._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert lg._store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert lg._store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_append_list_undo_export_round_trip(tmp_path: Path) -> None:
@@ -125,8 +125,9 @@ def test_malformed_inputs_write_nothing(tmp_path: Path) -> None:
 
 
 def test_url_scheme_checked() -> None:
-    with pytest.raises(ConfigError, match="postgresql"):
-        LogConfig(url="postgresql://db/tailor")
+    with pytest.raises(ConfigError, match="mysql"):
+        LogConfig(url="mysql://db/tailor")
+    assert LogConfig(url="postgresql://db/tailor").url == "postgresql://db/tailor"  # issue 16: the shared log
     with pytest.raises(ConfigError, match="sqlite:///"):
         LogConfig(url="interactions.db")
     assert LogConfig(url="sqlite:////tmp/x.db").path == Path("/tmp/x.db")
@@ -179,7 +180,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_interaction(tmp_path: Path) ->
     with InteractionLog(LogConfig(url=url)) as lg:
         present = {r.id for r in lg.list()}
         assert set(acked) <= present
-        assert lg._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert lg._store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert lg.get(acked[-1]).payload["image_id"] == f"img{len(acked) - 1}"
 
 
@@ -214,8 +215,10 @@ def test_cli_list_export_undo_accept(tmp_path: Path, capsys: pytest.CaptureFixtu
     lines = [json.loads(x) for x in export.read_text().splitlines()]
     assert [x["kind"] for x in lines] == ["metadata", "metadata", "accept", "undo"]
     assert lines[1]["scope"] == "global" and lines[0]["undone_by"] == lines[3]["id"]
-    assert main(["interactions", "list", "--log", "postgresql://db/x"]) == 2
-    assert "only SQLite" in capsys.readouterr().err
+    assert main(["interactions", "list", "--log", "mysql://db/x"]) == 2
+    assert "is not supported" in capsys.readouterr().err
+    assert main(["interactions", "list", "--log", "postgresql://nohost.invalid/x"]) == 2
+    assert "Cannot reach the interaction log" in capsys.readouterr().err
 
 
 def test_log_config_round_trips_and_drives_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,9 +1,12 @@
 """The durable interaction log: every metadata statement, like and dislike, who made it, in order.
 
-SQLite in WAL mode with ``synchronous=FULL``: :meth:`InteractionLog.append` returns an id only
-after the row is committed, so an acknowledged interaction survives a crash (even SIGKILL or a
-power cut). The log is append-only: ``undo`` and ``accept`` are rows of their own that point at
-the interaction they act on, so replaying the log is deterministic.
+One interface, two backends (chosen by the URL): SQLite in WAL mode with ``synchronous=FULL`` on one
+machine (:class:`SqliteStore`, the default), PostgreSQL for several action servers sharing one log
+(:class:`~retrieval.interactions.log_postgres.PostgresStore`: every append NOTIFYs the others, who
+wait on :meth:`InteractionLog.wait`). :meth:`InteractionLog.append` returns an id only after the row
+is committed, so an acknowledged interaction survives a crash (even SIGKILL or a power cut). The log
+is append-only: ``undo`` and ``accept`` are rows of their own that point at the interaction they act
+on, so replaying the log is deterministic.
 
 Trust: configuration names the senders trusted to change global metadata (staff). A metadata
 statement asked for in the ``global`` scope by anyone else is stored as ``pending``: it applies
@@ -11,7 +14,9 @@ to its author only, and is listed by :meth:`InteractionLog.pending` until a trus
 accepts it. Likes and dislikes keep the scope the caller asks for (the engine's configuration
 decides between the paper's global form and the per-user one).
 
-Concurrency: one writer process (with any number of threads) and any number of reader processes.
+Concurrency: SQLite, one writer process (with any number of threads) and any number of reader
+processes; PostgreSQL, any number of writers (ids may commit out of order: consumers track applied
+keys, not a cursor).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from retrieval.errors import ConfigError, InteractionError, PermissionDeniedError
+from retrieval.interactions.log_postgres import DRIVER_ERRORS, PostgresStore
 from retrieval.interactions.records import (  # noqa: F401 - re-exported names of the log
     CONTROL_KINDS,
     GLOBAL,
@@ -43,9 +49,13 @@ from retrieval.interactions.records import (  # noqa: F401 - re-exported names o
     Interaction,
     LogConfig,
     as_url,
+    is_postgres,
     sqlite_path,
     validate,
 )
+
+#: what a failed write of either backend raises (the service turns them into an InteractionError)
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, *DRIVER_ERRORS)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +64,7 @@ CREATE TABLE IF NOT EXISTS interactions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
     kind TEXT NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     scope TEXT NOT NULL,
     payload TEXT NOT NULL,
     target INTEGER REFERENCES interactions(id)
@@ -65,19 +75,19 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class InteractionLog:
-    """An append-only, crash-safe log of interactions in one SQLite file.
+class SqliteStore:
+    """The rows of one SQLite file (WAL, ``synchronous=FULL``): the one-machine backend of the log.
 
     Args:
-        config: URL and trusted senders.
-        readonly: open for reading only (a reader process next to the writer).
+        url: a ``sqlite:///`` URL.
+        readonly: open for reading only.
     """
 
-    def __init__(self, config: LogConfig | None = None, *, readonly: bool = False) -> None:
-        self.config = config or LogConfig()
-        self.readonly = readonly
-        self._lock = threading.Lock()
-        path = sqlite_path(self.config.url)
+    #: placeholder style of the SQL this store runs
+    param = "?"
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        path = sqlite_path(url)
         if path != ":memory:":
             p = Path(path)
             if readonly and not p.is_file():
@@ -104,10 +114,58 @@ class InteractionLog:
                 fix="check the path is writable and is an SQLite file made by tailor",
             ) from err
 
+    def insert(self, row: tuple[float, str, str, str, str, int | None]) -> int:
+        """Commit one row (ts, kind, user, scope, payload, target); returns its id."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute(
+                'INSERT INTO interactions(ts, kind, "user", scope, payload, target) VALUES (?, ?, ?, ?, ?, ?)', row
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        assert cur.lastrowid is not None  # an INSERT always sets it
+        return cur.lastrowid
+
+    def select(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query."""
+        return self._db.execute(sql, params).fetchall()
+
+    def wait(self, timeout: float) -> None:
+        """SQLite cannot notify: sleep ``timeout`` (a follower then compares :meth:`InteractionLog.version`)."""
+        time.sleep(timeout)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+
+def open_store(url: str, *, readonly: bool = False) -> Any:
+    """The backend the URL names: :class:`SqliteStore`, or :class:`PostgresStore` for ``postgresql://``."""
+    if is_postgres(url):
+        return PostgresStore(url, readonly=readonly)
+    return SqliteStore(url, readonly=readonly)
+
+
+class InteractionLog:
+    """An append-only, crash-safe log of interactions: one SQLite file, or PostgreSQL shared by replicas.
+
+    Args:
+        config: URL and trusted senders.
+        readonly: open for reading only (a reader process next to the writer).
+    """
+
+    def __init__(self, config: LogConfig | None = None, *, readonly: bool = False) -> None:
+        self.config = config or LogConfig()
+        self.readonly = readonly
+        self._lock = threading.Lock()
+        self._store = open_store(self.config.url, readonly=readonly)
+
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
         """Close the connection (everything acknowledged is already on disk)."""
-        self._db.close()
+        self._store.close()
 
     def __enter__(self) -> InteractionLog:
         return self
@@ -124,18 +182,7 @@ class InteractionLog:
         if self.readonly:
             raise ConfigError("This interaction log was opened read-only.", fix="open it with readonly=False")
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._db.execute(
-                    "INSERT INTO interactions(ts, kind, user, scope, payload, target) VALUES (?, ?, ?, ?, ?, ?)",
-                    (time.time(), kind, user, scope, payload_json, target),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        assert cur.lastrowid is not None  # an INSERT always sets it
-        return cur.lastrowid
+            return int(self._store.insert((time.time(), kind, user, scope, payload_json, target)))
 
     def append(self, kind: str, user: str, payload: dict[str, Any], scope: str = GLOBAL) -> int:
         """Record an interaction and return its id once it is committed to disk.
@@ -218,14 +265,14 @@ class InteractionLog:
     # -- reads -----------------------------------------------------------------------------
     def _rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Interaction]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT i.id, i.ts, i.kind, i.user, i.scope, i.payload, i.target,"
+            rows = self._store.select(
+                'SELECT i.id, i.ts, i.kind, i."user", i.scope, i.payload, i.target,'
                 " (SELECT MIN(u.id) FROM interactions u WHERE u.kind = 'undo' AND u.target = i.id),"
-                " (SELECT a.user FROM interactions a WHERE a.kind = 'accept' AND a.target = i.id"
+                " (SELECT a.\"user\" FROM interactions a WHERE a.kind = 'accept' AND a.target = i.id"
                 "  ORDER BY a.id LIMIT 1)"
                 f" FROM interactions i {where} ORDER BY i.id",
                 params,
-            ).fetchall()
+            )
         out = []
         for rid, ts, kind, user, scope, payload, target, undone_by, accepted_by in rows:
             if accepted_by is not None:
@@ -243,7 +290,7 @@ class InteractionLog:
             rid = int(interaction_id)
         except (TypeError, ValueError) as err:
             raise InteractionError(f"Bad interaction id {interaction_id!r}.", fix="pass an integer id") from err
-        rows = self._rows("WHERE i.id = ?", (rid,))
+        rows = self._rows(f"WHERE i.id = {self._store.param}", (rid,))
         if not rows:
             raise InteractionError(f"No interaction {rid} in the log.", fix="see `tailor interactions list`")
         return rows[0]
@@ -305,4 +352,18 @@ class InteractionLog:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM interactions").fetchone()[0])
+            return int(self._store.select("SELECT COUNT(*) FROM interactions")[0][0])
+
+    # -- following (several action servers on one log) -------------------------------------
+    def version(self) -> tuple[int, int]:
+        """(rows, highest id): changes whenever any process appends a row (undo and accept are rows too)."""
+        with self._lock:
+            count, last = self._store.select("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM interactions")[0]
+        return int(count), int(last)
+
+    def wait(self, timeout: float) -> None:
+        """Block until another process may have appended a row, at most ``timeout`` seconds.
+
+        PostgreSQL wakes on the NOTIFY that every append sends; SQLite sleeps ``timeout``.
+        """
+        self._store.wait(timeout)

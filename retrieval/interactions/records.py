@@ -27,6 +27,7 @@ MAX_PAYLOAD_BYTES = 16_384  # the whole payload as JSON
 MAX_USER_CHARS = 200
 SCHEMA_VERSION = 1
 URL_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class LogConfig:
     """Where the log lives and who may change global metadata.
 
     Attributes:
-        url: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (SQLAlchemy style).
+        url: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (SQLAlchemy style: one
+            machine), or ``postgresql://user@host:port/db`` (a log shared by several action servers).
         trusted_senders: user ids allowed to write global metadata and accept pending statements.
     """
 
@@ -42,7 +44,8 @@ class LogConfig:
     trusted_senders: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        sqlite_path(self.url)  # validates the scheme
+        if not is_postgres(self.url):
+            sqlite_path(self.url)  # validates the scheme
         if isinstance(self.trusted_senders, str) or not all(isinstance(s, str) for s in self.trusted_senders):
             raise ConfigError(
                 f"trusted_senders must be a list of user ids, got {self.trusted_senders!r}.",
@@ -56,6 +59,11 @@ class LogConfig:
         return Path(sqlite_path(self.url))
 
 
+def is_postgres(url: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL: the log lives in PostgreSQL."""
+    return isinstance(url, str) and url.startswith(POSTGRES_PREFIXES)
+
+
 def sqlite_path(url: str) -> str:
     """Return the file path of a ``sqlite:///`` URL; any other scheme is a :class:`ConfigError`."""
     if not isinstance(url, str) or not url.startswith(URL_PREFIX) or len(url) == len(URL_PREFIX):
@@ -63,7 +71,7 @@ def sqlite_path(url: str) -> str:
         what = f"scheme {scheme!r} is not supported" if scheme else "it is not a sqlite:/// URL"
         raise ConfigError(
             f"Interaction log URL {url!r}: {what}.",
-            fix="use sqlite:///relative/file.db or sqlite:////absolute/file.db (only SQLite is supported)",
+            fix="use sqlite:///relative/file.db, sqlite:////absolute/file.db or postgresql://user@host:port/db",
         )
     return url[len(URL_PREFIX) :]
 

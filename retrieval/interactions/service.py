@@ -45,7 +45,6 @@ Statements credited in explanations name who made them (:meth:`~retrieval.graph.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -68,7 +67,7 @@ from retrieval.interactions.log import Interaction, InteractionLog, LogConfig
 from retrieval.interactions.overlay import UserState
 from retrieval.interactions.settings import InteractionSettings, check_like_scope
 from retrieval.interactions.statements import StatementReader, find_tagger
-from retrieval.interactions.undo import GRAPH_STATE, forget, rebuild_user
+from retrieval.interactions.undo import GRAPH_STATE, forget, forget_undone, rebuild_user
 from retrieval.interactions.validation import check_found, check_user, check_words, liked_photos
 
 log = logging.getLogger(__name__)
@@ -165,8 +164,8 @@ class InteractionService:
     def _open_log(self, create: bool) -> InteractionLog | None:
         if self._log is None:
             url = self.cfg.log_url or "sqlite:///" + str((self._model_dir / LOG_FILE).resolve())
-            path = ilog.sqlite_path(url)
-            if not create and path != ":memory:" and not Path(path).is_file():
+            path = None if ilog.is_postgres(url) else ilog.sqlite_path(url)
+            if not create and path is not None and path != ":memory:" and not Path(path).is_file():
                 return None
             self._log = InteractionLog(LogConfig(url, trusted_senders=tuple(self.cfg.trusted)))
         return self._log
@@ -190,9 +189,16 @@ class InteractionService:
             return self._state.replay(self._open_log(create=False))
 
     def sync(self) -> int:
-        """Apply rows other processes appended (or accepted) since; incremental re-embeds. Returns rows applied."""
+        """Apply rows other processes appended, accepted or undone since (a replica's, issue 16); incremental
+        re-embeds, a graph rebuild outside the lock when an undo needs one. Returns rows applied.
+        """
         with self._lock:
-            return self._state.sync(self._open_log(create=False))
+            journal = self._open_log(create=False)
+            n = self._state.sync(journal)
+            rebuild = journal is not None and forget_undone(self._state, journal)
+        if rebuild:
+            self._rebuild_all()
+        return n
 
     def full_reembed(self) -> float:
         """Full forward pass over the graph, every image vector re-indexed; returns milliseconds."""
@@ -296,7 +302,7 @@ class InteractionService:
             t1 = time.perf_counter()
             try:
                 journal.undo(row.id, user)
-            except sqlite3.Error as err:
+            except ilog.STORE_ERRORS as err:
                 raise InteractionError(
                     f"The undo could not be saved ({err}); nothing was changed.",
                     fix=f"check that {journal.config.url} is writable and has space",
@@ -330,7 +336,7 @@ class InteractionService:
         scope = journal.effective_scope(kind, user, scope)
         try:
             rid = journal.append(kind, user, payload, ilog.GLOBAL if scope == ilog.PENDING else scope)
-        except sqlite3.Error as err:
+        except ilog.STORE_ERRORS as err:
             raise InteractionError(
                 f"The interaction could not be saved ({err}); nothing was changed.",
                 fix=f"check that {journal.config.url} is writable and the disk has space",

@@ -94,3 +94,15 @@ def rebuild_user(
     for r in mine:
         state.apply_logged(r, reembed=True)
     return True
+
+
+def forget_undone(state: InteractionState, journal: InteractionLog) -> bool:
+    """Forget the applied rows another process undid since (a replica's undo); True when the caller must
+    now rebuild the graph state (after releasing the engine lock), as after a local undo.
+    """
+    applied = {k.partition("@")[0] for k in state.applied}
+    undone = [r for r in journal.list(include_undone=True) if r.undone_by is not None and str(r.id) in applied]
+    rebuild = False
+    for row in undone:
+        rebuild = forget(state, journal, row) == GRAPH_STATE or rebuild
+    return rebuild
