@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train the graph retrieval engine on a catalog folder")
     p.add_argument("--data", type=Path, required=True, help="catalog folder (demo, Fashion200K or FashionIQ layout)")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
-    p.add_argument("--config", type=Path, default=None, help="TrainConfig JSON (default: the paper's settings)")
+    p.add_argument("--config", type=Path, default=None, help="TrainConfig JSON (default: tailor's TrainConfig())")
     p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default MODEL/feature-cache)")
     p.add_argument(
         "--threads",
