@@ -103,7 +103,8 @@ def test_fashion200k_train_evaluate_table(f200k: Path, tmp_path: Path, capsys: p
     metrics = _train(f200k, model, tmp_path)
     assert (metrics["missing_images"], metrics["undecodable_images"]) == (1, 1)  # counted and skipped
     assert metrics["skipped_queries"] >= 0 and metrics["train_queries"] > 20 and metrics["test_queries"] > 0
-    assert json.loads((model / "dataset.json").read_text())["relative_caption"] == "target"
+    saved = json.loads((model / "dataset.json").read_text())
+    assert (saved["format"], saved["relative_caption"]) == ("fashion200k", "target")
     out = tmp_path / "eval.json"
     assert main(["evaluate", "--model", str(model), "--json", str(out), "--only", "retrieval"]) == 0
     report = json.loads(out.read_text())

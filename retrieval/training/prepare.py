@@ -306,6 +306,7 @@ def build_setup(
             image_feats, query_feats = features
         else:
             loaded = load_dataset(catalog_dir, dataset)
+            dataset = dataclasses.replace(dataset, format=loaded.source_format)  # saved as detected
             catalog, image_feats, query_feats, skipped = usable_catalog(loaded, cfg.features, cache)
     train_q, val_q, test_q = split_queries(catalog, cfg)
     attrs, predictor = image_attributes(catalog, taxonomy, cfg.attribute_source, image_feats, cfg)
