@@ -8,7 +8,8 @@ custom payload is ``{"data": {...}}``:
   screen, the pick (image, full name, attributes), the changes asked for it as removable chips (each
   with the messages that re-run the query without it), and the products liked this turn;
 * ``{"explanation": {...}}`` after "why this one?" (:func:`explanation`): the graph nodes and edges of
-  the engine's explanation, each edge with the model's ``weight`` for it (0.0: not weighed).
+  the engine's explanation and of the words (``query_edges``), each edge with the model's ``weight``
+  for it (0.0: not weighed).
 
 Other channels (REST, ``rasa shell``, Slack, Telegram) get neither: they would print them.
 """
@@ -148,10 +149,10 @@ def explanation(item: dict[str, Any], exp: Explanation, candidate: str | None) -
     """The explanation payload: the graph behind ``exp`` for the shown product ``item``."""
     nodes: dict[str, dict[str, Any]] = {}
     edges = []
-    for edge in exp.edges:
+    for edge in (*exp.edges, *exp.query_edges):  # the graph's edges, then the words' own (caption id -1)
         for node in (edge.src, edge.dst):
             nodes.setdefault(_node_id(node), {"id": _node_id(node), "kind": node.ntype, "label": node.label})
-        weight = float(getattr(edge, "weight", 0.0))  # 0.0: not weighed by the model
+        weight = float(edge.weight)  # 0.0: not weighed by the model
         edges.append(
             {"source": _node_id(edge.src), "target": _node_id(edge.dst), "relation": edge.relation, "weight": weight}
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -133,11 +132,11 @@ def test_why_this_one_sends_the_explanation_graph(engine: FakeEngine) -> None:
 def test_explanation_payload_lists_each_node_once_and_keeps_edge_weights() -> None:
     image, pick = GraphNode("image", 7, "dress-02"), GraphNode("image", 3, "dress-01")
     black = GraphNode("attribute", 12, "color:black")
-    plain = GraphEdge(image, "has_attribute", black)  # an edge the model did not weigh
-    weighted: Any = SimpleNamespace(src=pick, relation="has_attribute", dst=black, weight=0.25)  # one it did
+    words = GraphNode("caption", -1, "in black")  # the query's own caption, not in the graph
     exp = Explanation(
         matched=("color:black",),
-        edges=(plain, weighted),
+        edges=(GraphEdge(image, "has_attribute", black), GraphEdge(pick, "has_attribute", black, weight=0.25)),
+        query_edges=(GraphEdge(words, "mentions", black, weight=-0.5),),
         text="It has black as you asked.",
     )
     out = explanation({"image_id": "dress-02", "number": 2, "title": "Black dress"}, exp, "dress-01")
@@ -145,11 +144,14 @@ def test_explanation_payload_lists_each_node_once_and_keeps_edge_weights() -> No
         {"id": "image:7", "kind": "image", "label": "dress-02"},
         {"id": "attribute:12", "kind": "attribute", "label": "color:black"},
         {"id": "image:3", "kind": "image", "label": "dress-01"},
+        {"id": "caption:-1", "kind": "caption", "label": "in black"},
     ]
     assert out["edges"] == [
         {"source": "image:7", "target": "attribute:12", "relation": "has_attribute", "weight": 0.0},
         {"source": "image:3", "target": "attribute:12", "relation": "has_attribute", "weight": 0.25},
+        {"source": "caption:-1", "target": "attribute:12", "relation": "mentions", "weight": -0.5},
     ]
+    assert out["product"] == "dress-02" and out["candidate"] == "dress-01" and out["text"] == exp.text
 
 
 def test_other_channels_get_no_page_payloads(engine: FakeEngine) -> None:

@@ -159,7 +159,7 @@
         var actions = el(doc, "div", { "class": "actions" });
         var select = el(doc, "button", { type: "button", "aria-label": "Select #" + r.number + ": " + r.title, "aria-pressed": String(picked) }, "Select");
         select.addEventListener("click", function () { send(selectPayload(r.image_id), "Select #" + r.number); });
-        var like = el(doc, "button", { type: "button", "aria-label": "I like #" + r.number + ": " + r.title, "aria-pressed": String(!!liked[r.image_id]) }, "I like this");
+        var like = el(doc, "button", { type: "button", "aria-label": "I like this: #" + r.number + " " + r.title, "aria-pressed": String(!!liked[r.image_id]) }, "I like this");
         like.addEventListener("click", function () { send(likePayload(r.image_id), "I like #" + r.number); });
         actions.appendChild(select);
         actions.appendChild(like);
