@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.config import write_json
+from retrieval.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("table", help="the paper's Table 1 (Fashion200K) or 2 (FashionIQ) beside measured rows")
     p.add_argument("number", type=int, choices=[1, 2], help="1: Fashion200K, 2: FashionIQ")
-    p.add_argument("--model", type=Path, required=True, help="trained model directory (written first with --data)")
+    p.add_argument("--model", type=Path, default=None, help="trained model directory (written first with --data)")
     p.add_argument("--data", type=Path, default=None, help="train on this folder into --model first")
     p.add_argument("--config", type=Path, default=None, help="TrainConfig JSON for --data (default: the paper's)")
     p.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
@@ -60,6 +61,8 @@ def run_table(args: argparse.Namespace) -> int:
         for name, vals in table.rows:
             print(f"| {name} | " + " | ".join(f"R@{k} {v:.2f}" for k, v in zip(table.ks, vals, strict=True)) + " |")
         return 0
+    if args.model is None:
+        raise ConfigError("tailor table needs --model MODEL (or --published-only).", fix="pass --model MODEL")
     if args.data is not None:
         from retrieval.catalog.datasets.options import DatasetOptions  # lazy: the loaders
         from retrieval.config import load_config
