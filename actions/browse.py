@@ -108,8 +108,8 @@ class ActionModify(Action):
 
         def step() -> list[EventType]:
             size = settings().page_size
-            if selected and not names_a_word(text):  # "asdkjh qwpoe": earlier changes must not carry it
-                dispatcher.utter_message(response="utter_unclear_change")
+            if (selected or search_text) and not names_a_word(text):  # "asdkjh qwpoe": earlier words must not carry it
+                dispatcher.utter_message(response="utter_unclear_change" if selected else "utter_invalid_query")
                 return []
             if selected:
                 before = mod_state(tracker)

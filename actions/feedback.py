@@ -34,6 +34,13 @@ def subject(statement: str) -> str:
     return statement[: m.start()] if m else ""
 
 
+def which_one(tracker: Tracker) -> str:
+    """The answer to a turn that names no product: "which one?" when there are products to name, else
+    (before any search: "I like it", "that one is linen") "let's find something first".
+    """
+    return "utter_which_one" if shown(tracker) or tracker.get_slot("selected") else "utter_need_results"
+
+
 def _quoted_titles(items: list[dict[str, Any]]) -> str:
     return " and ".join(
         f'#{it["number"]} "{it["title"]}"' if it["number"] != "?" else f'"{it["title"]}"' for it in items
@@ -55,7 +62,7 @@ class ActionAddMetadata(Action):
             if not about:
                 about = targets(tracker, attribute_groups=set()) or (on_screen if len(on_screen) == 1 else [])
             if len(about) != 1:
-                dispatcher.utter_message(response="utter_which_one")
+                dispatcher.utter_message(response=which_one(tracker))
                 return []
             item = about[0]
             receipt = get_engine().add_metadata(item["image_id"], text, tracker.sender_id)
@@ -101,7 +108,7 @@ class ActionLike(Action):
             if not liked and len(on_screen) == 1:
                 liked = on_screen
             if not liked:
-                dispatcher.utter_message(response="utter_which_one")
+                dispatcher.utter_message(response=which_one(tracker))
                 return []
             candidate, words, ids = like_of(tracker, [it["image_id"] for it in liked])
             receipt = get_engine().like(candidate, words, ids, tracker.sender_id)
@@ -123,7 +130,7 @@ class ActionDislike(Action):
         def step() -> list[EventType]:
             gone = targets(tracker) or (on_screen if len(on_screen) == 1 else [])
             if not gone:
-                dispatcher.utter_message(response="utter_which_one")
+                dispatcher.utter_message(response=which_one(tracker))
                 return []
             engine = get_engine()
             excluded = list_slot(tracker, "excluded")

@@ -390,9 +390,11 @@ def test_turns_without_results_ask_for_a_search(engine: FakeEngine) -> None:
         (ActionSelect(), "the second one", "select"),
         (ActionShowMore(), "more", "show_more"),
         (ActionExplain(), "why?", "explain"),
+        (ActionLike(), "I like it", "like"),
+        (ActionDislike(), "not that one", "dislike"),
+        (ActionAddMetadata(), "that one is linen", "add_metadata"),
     ]:
         assert responses(Chat().turn(action, text, intent)) == ["utter_need_results"]
-    assert responses(Chat().turn(ActionLike(), "I like it", "like")) == ["utter_which_one"]
 
 
 def test_engine_errors_become_friendly_responses(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
