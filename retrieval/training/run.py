@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from retrieval.catalog.datasets import detect_format
 from retrieval.catalog.datasets.options import DatasetOptions
 from retrieval.features import get_text_encoder, onnx_text
 from retrieval.training.artifacts import save_model
@@ -66,6 +67,8 @@ def train(
         ``cfg.caption_graph`` also the ``graph-caption`` variant's under ``"graph-caption"``.
     """
     cfg = cfg or TrainConfig()
+    if (dataset or DatasetOptions()).format == "auto" or not Path(catalog_dir).is_dir():
+        detect_format(catalog_dir)  # a missing or unknown --data fails here, before a model in out_dir is unsigned
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(cache_dir) if cache_dir else out_dir / "feature-cache"
