@@ -54,7 +54,7 @@
     });
     var rows = Math.max(1, cols[0].length, cols[1].length, cols[2].length);
     var height = 24 + rows * 26;
-    var xs = [12, 132, 252];
+    var xs = [40, 164, 290];
     var pos = {};
     cols.forEach(function (col, c) {
       var top = (height - (col.length - 1) * 26) / 2;
@@ -187,9 +187,9 @@
       svg.setAttribute("aria-label", "Explanation graph of " + (exp.title || "the product") + ": " + nodes.length + " nodes, " + edges.length + " edges");
       var legend = $("why-legend");
       legend.textContent = "";
-      if (!edges.length) { svg.setAttribute("viewBox", "0 0 360 0"); return; }
+      if (!edges.length) { svg.setAttribute("viewBox", "0 0 380 0"); return; }
       var geo = layout(exp);
-      svg.setAttribute("viewBox", "0 0 360 " + geo.height);
+      svg.setAttribute("viewBox", "0 0 380 " + geo.height);
       var weights = edges.map(function (e) { return Math.abs(Number(e.weight) || 0); });
       var maxWeight = Math.max.apply(null, weights);
       var seen = {};
@@ -197,7 +197,7 @@
         var a = geo.pos[e.source], b = geo.pos[e.target];
         if (!a || !b) { return; }
         var d = a.col === b.col
-          ? "M" + a.x + "," + a.y + " C" + (a.x - 40) + "," + a.y + " " + (b.x - 40) + "," + b.y + " " + b.x + "," + b.y
+          ? "M" + a.x + "," + a.y + " C" + (a.x - 34) + "," + a.y + " " + (b.x - 34) + "," + b.y + " " + b.x + "," + b.y
           : "M" + a.x + "," + a.y + " C" + (a.x + b.x) / 2 + "," + a.y + " " + (a.x + b.x) / 2 + "," + b.y + " " + b.x + "," + b.y;
         var width = maxWeight > 0 ? 1 + 4 * weights[i] / maxWeight : 1.6;
         var path = svgEl(doc, "path", {
@@ -216,7 +216,7 @@
         var isProduct = n.kind === "image" && n.label === exp.product;
         g.appendChild(svgEl(doc, "circle", { cx: p.x, cy: p.y, r: isProduct ? 7 : 5, fill: KIND_COLORS[n.kind] || "#555", stroke: "#fff", "stroke-width": 1.5 }));
         var text = svgEl(doc, "text", { x: p.x + 9, y: p.y + 3.5 });
-        text.textContent = clip(nodeLabel(n, exp), p.col === 2 ? 17 : 19);
+        text.textContent = clip(nodeLabel(n, exp), p.col === 2 ? 15 : 20);
         var title = svgEl(doc, "title");
         title.textContent = n.kind + ": " + n.label;
         g.appendChild(title);
