@@ -70,7 +70,7 @@ $(RASA_VENV)/.stamp: requirements/rasa.lock
 	$(RASA_VENV)/bin/python -c "import rasa, socketio; from importlib.metadata import version; assert version('python-socketio') == '5.9.0'"
 	@touch $@
 
-# Debian packages the tests need (headless Chromium for the widget test).
+# Debian packages the tests need (headless Chromium for the widget test; PostgreSQL, Redis, HAProxy for replicas).
 .stamps/system: scripts/system_packages.sh
 	bash scripts/system_packages.sh
 	@mkdir -p .stamps && touch $@
@@ -133,8 +133,16 @@ endif
 # finds the tagger itself as MODEL/../tagger (retrieval/interactions/statements.py).
 RUN_ENV := TAILOR_MODEL_DIR=$(ENGINE_DIR) TAILOR_CATALOG_DIR=$(CATALOG_DIR) TAILOR_RASA_MODEL=$(RASA_MODEL)
 
+# REPLICAS=2 (or more): PostgreSQL, Redis and HAProxy (Debian packages, installed by setup: .stamps/system)
+# on loopback with data in build/replicas, N Rasa servers (5105, 5205, ...) and N action servers behind
+# the balancer on the same public ports (bot/replicas.py).
+REPLICAS ?= 1
 demo: build
+ifeq ($(REPLICAS),1)
 	$(RUN_ENV) $(PY) -m bot.launch demo --model $(RASA_MODEL) --images $(CATALOG_DIR)
+else
+	$(RUN_ENV) $(PY) -m bot.replicas demo --replicas $(REPLICAS) --model $(RASA_MODEL) --images $(CATALOG_DIR)
+endif
 
 shell: build
 	$(RUN_ENV) $(PY) -m bot.launch shell --model $(RASA_MODEL)

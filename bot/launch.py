@@ -2,6 +2,7 @@
 
     python -m bot.launch demo [--model models/tailor.tar.gz] [--fake-engine]
     python -m bot.launch shell [--fake-engine]      # rasa shell against a started action server
+        [--action-port 5055] [--rasa-port 5005] [--log-dir build/run]  # or TAILOR_ACTION_PORT / _RASA_PORT / _LOG_DIR
     python -m bot.launch staff-token NAME [--hours 12]  # a signed staff link for the web page
 
 starts the action server (:5055, engine env, loopback only, token-checked: :mod:`actions.server`), the
@@ -56,14 +57,16 @@ def action_token() -> str:
     return token
 
 
-def write_endpoints(path: Path, action_url: str) -> Path:
-    """A Rasa endpoints file for the action server at ``action_url``, with its token (file mode 0600)."""
+def write_endpoints(path: Path, action_url: str, stores: str = "") -> Path:
+    """A Rasa endpoints file for the action server at ``action_url``, with its token (file mode 0600);
+    ``stores``: tracker / lock store sections (:func:`bot.stores.store_endpoints`; default in memory).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.chmod(0o600)
     path.write_text(
         f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n'
-        f'  headers:\n    Authorization: "Bearer {action_token()}"\n'
+        f'  headers:\n    Authorization: "Bearer {action_token()}"\n{stores}'
     )
     return path
 
@@ -127,7 +130,8 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _start(name: str, cmd: list[str], url: str, log_dir: Path, env: dict[str, str] | None) -> Service:
+def start_service(name: str, cmd: list[str], url: str, log_dir: Path, env: dict[str, str] | None = None) -> Service:
+    """Start ``cmd`` in its own process group, its output appended to ``log_dir/NAME.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     out = log_path.open("ab")
@@ -161,7 +165,9 @@ def start_action_server(port: int, log_dir: Path, env: dict[str, str] | None = N
     (engine loaded if ``warm``).
     """
     cmd = [engine_python(), "-m", "actions.server", "--port", str(port)]
-    service = _start("actions", cmd, f"http://127.0.0.1:{port}", log_dir, {**(env or {}), TOKEN_ENV: action_token()})
+    service = start_service(
+        "actions", cmd, f"http://127.0.0.1:{port}", log_dir, {**(env or {}), TOKEN_ENV: action_token()}
+    )
     wait_ready(service, "/health", timeout=120)
     if warm:
         warm_up_actions(service)
@@ -201,17 +207,20 @@ def start_rasa_server(
     host: str = "127.0.0.1",
     env: dict[str, str] | None = None,
     wait: bool = True,
+    stores: str = "",
 ) -> Service:
-    """``rasa run`` with credentials.yml and an endpoints file pointing at ``action_url`` (``wait``: until ready)."""
+    """``rasa run`` with credentials.yml and an endpoints file pointing at ``action_url`` (``wait``: until ready;
+    ``stores``: tracker / lock store sections of the endpoints file).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
-    endpoints = write_endpoints(log_dir / "endpoints.yml", action_url)
+    endpoints = write_endpoints(log_dir / "endpoints.yml", action_url, stores)
     cmd = [
         rasa_bin(), "run", "--model", str(model), "--port", str(port), "--interface", host,
         "--credentials", str(REPO / "credentials.yml"), "--endpoints", str(endpoints), "--cors", cors,
     ]  # fmt: skip
     if enable_api:
         cmd.append("--enable-api")
-    service = _start("rasa", cmd, f"http://127.0.0.1:{port}", log_dir, env)
+    service = start_service("rasa", cmd, f"http://127.0.0.1:{port}", log_dir, env)
     if wait:
         wait_rasa(service)
     return service
@@ -233,7 +242,7 @@ def start_web_server(
     """``bot.serve``: the chat page, the widget script and the catalog images."""
     cmd = [engine_python(), "-m", "bot.serve", "--images", str(images), "--port", str(port), "--host", host,
            "--rasa-url", rasa_url]  # fmt: skip
-    service = _start("web", cmd, f"http://127.0.0.1:{port}", log_dir, env)
+    service = start_service("web", cmd, f"http://127.0.0.1:{port}", log_dir, env)
     wait_ready(service, "/healthz", timeout=60)
     return service
 
@@ -301,6 +310,7 @@ def shell(args: argparse.Namespace) -> int:
     try:
         endpoints = write_endpoints(log_dir / "endpoints-shell.yml", action.url)
         cmd = [rasa_bin(), "shell", "--model", str(args.model), "--endpoints", str(endpoints)]
+        cmd += ["--port", str(args.rasa_port)]
         return subprocess.run(cmd, cwd=REPO, env=_env(env), check=False).returncode
     except KeyboardInterrupt:
         return 0
@@ -341,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     sh = sub.add_parser("shell", help="start the action server and open `rasa shell` against it")
     sh.add_argument("--model", default=os.environ.get("TAILOR_RASA_MODEL", DEFAULT_MODEL))
     sh.add_argument("--fake-engine", action="store_true", help="serve the test fake engine (no trained model)")
-    sh.add_argument("--action-port", type=int, default=5055)
-    sh.add_argument("--log-dir", default="build/run")
+    sh.add_argument("--action-port", type=int, default=int(os.environ.get("TAILOR_ACTION_PORT", "5055")))
+    sh.add_argument("--rasa-port", type=int, default=int(os.environ.get("TAILOR_RASA_PORT", "5005")), help="its server")
+    sh.add_argument("--log-dir", default=os.environ.get("TAILOR_LOG_DIR", "build/run"))
     sh.set_defaults(func=shell, images=None)
     tok = sub.add_parser("staff-token", help=f"print a signed staff token (needs {STAFF_SECRET_ENV})")
     tok.add_argument("name", help="staff name (a-z, 0-9, _ -): the sender id is staff:NAME")
