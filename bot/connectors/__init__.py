@@ -1,10 +1,11 @@
 """Rasa input / output channel subclasses (socketio for the widget, Slack, Telegram).
 
-Importing this package (Rasa does, for credentials.yml) also applies :mod:`bot.rasa_speedups` and
-:mod:`bot.action_outage`.
+Importing this package (Rasa does, for credentials.yml) also applies :mod:`bot.rasa_speedups`,
+:mod:`bot.action_outage` and :mod:`bot.nlu_guard`.
 """
 
-from bot import action_outage, rasa_speedups
+from bot import action_outage, nlu_guard, rasa_speedups
 
 rasa_speedups.apply()
 action_outage.apply()
+nlu_guard.apply()

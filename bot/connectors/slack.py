@@ -8,7 +8,9 @@ Settings come from the environment (never from files in the repo):
     SLACK_API_URL          optional API base URL (tests point it at a local fake; default Slack's)
 Without a signing secret the channel stays mounted but rejects every request. Input limits
 (:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413; over-long or rate-limited messages are
-answered in Slack with the clear message and never reach NLU.
+answered in Slack with the clear message and never reach NLU; a signed body that is not what Slack
+sends (not a JSON object, an ``event`` that is not one, a ``text`` that is not a string, a form without
+its JSON ``payload``) gets 400 with a reason (Rasa's handler answered 500).
 Slack's Event Subscriptions and Interactivity URLs: ``<public rasa url>/webhooks/slack/webhook``.
 The sender id is ``slack:<user id>`` (:mod:`bot.identity`), set only for a request whose signature was
 checked, so TAILOR_STAFF can name Slack users as staff (with ``conversation_granularity`` "channel" or
@@ -18,25 +20,83 @@ checked, so TAILOR_STAFF can name Slack users as staff (with ``conversation_gran
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackBot, SlackInput
 from sanic import Blueprint, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.connectors.guard import cap_body
+from bot.connectors.guard import cap_body, error_response
 from bot.connectors.turns import CardBatchingOutput, handle_turn
 from bot.formatting import Card, CardBuffer, plain_text, slack_blocks
 from bot.identity import SLACK, platform_id, slack_sender
-from bot.limits import check
+from bot.limits import MalformedRequestError, check
 
 logger = logging.getLogger(__name__)
+
+
+SLACK_FIX = "send what Slack's Events API or interactivity sends (https://api.slack.com/apis/events-api)"
+
+
+def _malformed(code: str, message: str) -> MalformedRequestError:
+    return MalformedRequestError(400, code, message, fix=SLACK_FIX)
+
+
+def _wrong(data: dict[str, Any], key: str, kind: type) -> bool:
+    """Whether ``data[key]`` is present (not None) and not a ``kind``."""
+    return data.get(key) is not None and not isinstance(data[key], kind)
+
+
+def slack_body_problem(body: bytes, content_type: str) -> MalformedRequestError | None:
+    """Why a signed Slack request body cannot be read (the 400 to answer), else None: the parts Rasa's
+    SlackInput reads must have the types Slack sends.
+
+    ``content_type``: the request's; other types than JSON and form-encoded are left to Rasa (it answers
+    them without reading the body).
+    """
+    if content_type == "application/json":
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return _malformed("invalid_json", f"The body is not valid JSON ({err}).")
+        if not isinstance(data, dict):
+            return _malformed("not_an_object", f"The body is a JSON {type(data).__name__}.")
+        if _wrong(data, "event", dict):
+            return _malformed("bad_event", "'event' is not a JSON object.")
+        event = data.get("event") or {}
+        for key in ("text", "user", "channel"):
+            if _wrong(event, key, str):
+                return _malformed("bad_event", f"'event.{key}' is not a string.")
+        if _wrong(data, "authed_users", list) or _wrong(data, "authorizations", list):
+            return _malformed("bad_event", "'authed_users' or 'authorizations' is not a list.")
+        if not all(isinstance(a, dict) for a in data.get("authorizations") or []):
+            return _malformed("bad_event", "'authorizations' is not a list of objects.")
+        return None
+    if content_type == "application/x-www-form-urlencoded":
+        raw = parse_qs(body.decode("utf-8", errors="replace")).get("payload") or [""]
+        try:
+            payload = json.loads(raw[0])
+        except json.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            return _malformed("bad_payload", "The form has no 'payload' field holding a JSON object.")
+        user, actions = payload.get("user"), payload.get("actions")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            return _malformed("bad_payload", "'payload.user' is not an object with a string 'id'.")
+        if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) for a in actions):
+            return _malformed("bad_payload", "'payload.actions' is not a non-empty list of objects.")
+        if _wrong(payload, "message", dict) or _wrong(payload, "channel", dict):
+            return _malformed("bad_payload", "'payload.message' or 'payload.channel' is not an object.")
+    return None
 
 
 class TailorSlackBot(CardBatchingOutput, SlackBot):
@@ -107,8 +167,22 @@ class TailorSlackInput(SlackInput):
         )
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """Rasa's Slack blueprint behind the body-size cap (413 before the signature is even read)."""
-        return cap_body(super().blueprint(on_new_message))
+        """Rasa's Slack blueprint behind the body-size cap (413 before the signature is even read) and,
+        once the signature is checked, the body's shape (:func:`slack_body_problem`: 400 with a reason).
+        """
+        bp = cap_body(super().blueprint(on_new_message))
+
+        @bp.middleware("request")
+        async def _shape(request: Request) -> HTTPResponse | None:
+            if request.method != "POST" or not self.is_request_from_slack_authentic(request):
+                return None  # Rasa's handler answers an unsigned request (400)
+            problem = slack_body_problem(request.body or b"", request.headers.get("content-type", ""))
+            if problem is None:
+                return None
+            logger.warning("Slack request refused (%d %s): %s", problem.status, problem.code, problem.message)
+            return error_response(problem)
+
+        return bp
 
     async def process_message(
         self,

@@ -3,7 +3,8 @@
 Stock :class:`SocketIOInput` with ``session_persistence``; the output differs (the stock handler
 hard-codes its output class, so the user-message handler is registered again here), and a message
 goes through :func:`bot.limits.check` first: an over-long or rate-limited one is answered with the
-clear message on this socket, never passed on to NLU. Events bigger than TAILOR_MAX_BODY_BYTES are
+clear message on this socket, never passed on to NLU; so is an event that is not an object with a
+string ``message`` (:data:`MALFORMED_TEXT`). Events bigger than TAILOR_MAX_BODY_BYTES are
 dropped by engine.io.
 
 Senders (:mod:`bot.identity`): the session id the client chose, anonymous; one in a reserved namespace
@@ -39,6 +40,11 @@ from bot.limits import check, default_gate
 
 logger = logging.getLogger(__name__)
 STAFF_TOKEN_KEY = "staff_token"  # in the message's customData (the web page) or metadata
+#: The answer to a user_uttered event that is not ``{"message": <text>, "session_id": ...}``.
+MALFORMED_TEXT = (
+    "I couldn't read that message: send an object with the text as 'message' "
+    '({"message": "show me red dresses", "session_id": "<id>"}).'
+)
 
 
 class TailorSocketIOOutput(CardBatchingOutput, SocketIOOutput):
@@ -87,11 +93,13 @@ class TailorSocketIOInput(SocketIOInput):
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: str, data: Any) -> None:
             if not isinstance(data, dict) or not isinstance(data.get("message", ""), str):
-                logger.warning("socket.io %s event that is not {'message': <text>, ...} ignored", self.user_message_evt)
+                logger.warning("socket.io %s event that is not {'message': <text>, ...} refused", self.user_message_evt)
+                await TailorSocketIOOutput(sio, self.bot_message_evt, sid).send_text_message(sid, MALFORMED_TEXT)
                 return
             if self.session_persistence:
                 if not data.get("session_id"):
-                    logger.warning("socket.io message without session_id ignored (session_persistence is on)")
+                    logger.warning("socket.io message without session_id refused (session_persistence is on)")
+                    await TailorSocketIOOutput(sio, self.bot_message_evt, sid).send_text_message(sid, MALFORMED_TEXT)
                     return
                 room = str(data["session_id"])
             else:

@@ -9,7 +9,9 @@ Environment:
     TELEGRAM_SECRET_TOKEN   secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token (set by the
                             command above); updates without it are rejected with 403
     TELEGRAM_API_URL        optional API base URL (tests point it at a local fake)
-Input limits (:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413, non-object bodies 400;
+Input limits (:mod:`bot.limits`): bodies over TAILOR_MAX_BODY_BYTES get 413, non-object bodies and updates
+whose message / callback parts are not shaped as Telegram's (a message that is a string, a text that is
+a number, no chat) 400 with a reason;
 over-long or rate-limited messages are answered in the chat with the clear message, never read by NLU.
 The sender id is ``telegram:<user id>`` of the update's sender (the chat id if it has none;
 :mod:`bot.identity`), set only for an update carrying the secret token; replies go to the update's chat.
@@ -50,15 +52,52 @@ def _markup(cards: list[Card], store: CallbackStore) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**b) for b in row] for row in rows])
 
 
+UPDATE_FIX = "POST a Telegram Update object (https://core.telegram.org/bots/api#update)"
+
+
+def _bad_update(message: str) -> MalformedRequestError:
+    return MalformedRequestError(400, "bad_update", message, fix=UPDATE_FIX)
+
+
+def _check_message(msg: Any, where: str) -> None:
+    """The parts of a Message this connector reads: ``chat.id``, ``from.id``, ``text``."""
+    if not isinstance(msg, dict):
+        raise _bad_update(f"'{where}' is not a JSON object.")
+    chat, sender = msg.get("chat"), msg.get("from")
+    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int) or isinstance(chat.get("id"), bool):
+        raise _bad_update(f"'{where}.chat' is not an object with a numeric 'id'.")
+    if sender is not None and (not isinstance(sender, dict) or not isinstance(sender.get("id"), int)):
+        raise _bad_update(f"'{where}.from' is not an object with a numeric 'id'.")
+    if msg.get("text") is not None and not isinstance(msg["text"], str):
+        raise _bad_update(f"'{where}.text' is not a string.")
+
+
 def _update(body: bytes) -> Update:
-    """The Telegram update in a webhook body; :class:`MalformedRequestError` (400) if it is not a JSON object."""
-    fix = "POST a Telegram Update object (https://core.telegram.org/bots/api#update)"
+    """The Telegram update in a webhook body; :class:`MalformedRequestError` (400) if it is not a JSON object
+    or a part this connector reads (message, edited_message, callback_query) is not shaped as Telegram's.
+    """
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MalformedRequestError(400, "invalid_json", f"The body is not valid JSON ({err}).", fix=fix) from None
+        raise MalformedRequestError(
+            400, "invalid_json", f"The body is not valid JSON ({err}).", fix=UPDATE_FIX
+        ) from None
     if not isinstance(data, dict):
-        raise MalformedRequestError(400, "not_an_object", f"The body is a JSON {type(data).__name__}.", fix=fix)
+        raise MalformedRequestError(400, "not_an_object", f"The body is a JSON {type(data).__name__}.", fix=UPDATE_FIX)
+    for key in ("message", "edited_message"):
+        if data.get(key) is not None:
+            _check_message(data[key], key)
+    query = data.get("callback_query")
+    if query is not None:
+        if not isinstance(query, dict) or not isinstance(query.get("id"), str):
+            raise _bad_update("'callback_query' is not an object with a string 'id'.")
+        sender = query.get("from")
+        if not isinstance(sender, dict) or not isinstance(sender.get("id"), int):
+            raise _bad_update("'callback_query.from' is not an object with a numeric 'id'.")
+        if query.get("data") is not None and not isinstance(query["data"], str):
+            raise _bad_update("'callback_query.data' is not a string.")
+        if query.get("message") is not None:
+            _check_message(query["message"], "callback_query.message")
     return Update(**data)
 
 
