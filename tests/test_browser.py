@@ -236,6 +236,12 @@ def test_storefront_in_headless_chromium(real_chat_stack: Any, size: str) -> Non
             page.evaluate("window.scrollTo(0, 0)")
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot), full_page=size == "phone")
+            if size == "phone":  # the panel folds away from the keyboard and back
+                page.focus("#fold")
+                page.keyboard.press("Enter")
+                assert page.get_attribute("#fold", "aria-expanded") == "false" and not page.is_visible("#grid")
+                page.keyboard.press("Enter")
+                assert page.is_visible("#grid")
         finally:
             browser.close()
     assert shot.stat().st_size > 20_000
