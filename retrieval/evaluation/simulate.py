@@ -108,8 +108,8 @@ class SimulateConfig:
     ks: tuple[int, ...] = (1, 10, 50)
     reembed_tol: float = 0.0
     seed: int = 0
-    close_candidate: float = 0.8
-    close_caption: float = 0.8
+    close_candidate: float = 0.6
+    close_caption: float = 0.6
 
     def __post_init__(self) -> None:
         if self.like_split not in SPLITS or self.match not in MATCHES:
