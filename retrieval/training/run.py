@@ -57,7 +57,7 @@ def train(
         catalog_dir: a catalog folder (demo, Fashion200K or FashionIQ layout).
         out_dir: the model directory to write (config.json, model.pt, graph.bin, ids.json, ...,
             manifest.json last).
-        cfg: training configuration (defaults: the paper's).
+        cfg: training configuration (default: tailor's ``TrainConfig()``; the paper's model is ``config.PAPER``).
         cache_dir: feature cache folder (default ``<out_dir>/feature-cache``).
         progress: show progress bars.
         dataset: how the folder is read (layout, query texts, image folder; saved as ``dataset.json``).
