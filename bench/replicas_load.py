@@ -33,7 +33,7 @@ from bot.launch import free_port  # noqa: E402
 from retrieval.config import write_json  # noqa: E402
 
 
-def start(n: int, fake: bool, model: str, root: Path) -> tuple[subprocess.Popen, int]:
+def start(n: int, fake: bool, model: str, root: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The launcher with ``n`` replicas; returns it and the balancer's port once every server is up."""
     ports = [free_port() for _ in range(5 + 2 * n)]
     rasa, actions, web, pg, redis = ports[:5]
@@ -72,17 +72,22 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tempfile.mkdtemp(prefix=f"tailor-bench-{n}-"))
         root.chmod(0o755)  # PostgreSQL (user postgres) keeps its data under it
         print(f"starting {n} replica(s) (logs in {root / 'logs'})...", flush=True)
-        proc, port = start(n, args.fake_engine, args.model, root)
+        proc = None
         try:
+            proc, port = start(n, args.fake_engine, args.model, root)
             url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
             out = run_load(url, args.conversations, args.turns, args.think_ms, 900.0)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if out["errors"]:
+            print(f"  kept the logs: {root / 'logs'}; first errors: {out['error_examples']}", flush=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
         results.append({"replicas": n, **out})
         print(f"  {n} replica(s): {out['turns']} turns, errors {out['errors']}, {out['turns_per_s']} turns/s, "
               f"p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms", flush=True)  # fmt: skip

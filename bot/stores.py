@@ -14,7 +14,8 @@ restarts like the servers:
   client address so a widget's polling requests and its upgrade reach the same server (socket.io needs
   sticky sessions, rasa-webchat reconnects in a loop without); the action endpoint round-robin over the
   action servers whose ``/health`` says the engine is loaded (a restarted one joins once it is).
-  Health checks every second take a dead server out; a refused connection, or one the server closed
+  Health checks every 2 s take a dead server out after three failures (lenient: a saturated server
+  answers its check late but is not dead); meanwhile a refused connection, or one the server closed
   without answering (a request a dying server had accepted), is retried on the other server
   (``retry-on``, ``option redispatch``; no idle connection is reused). So a turn cut by a crash is sent
   again (at least once): an interaction in it may be logged twice.
@@ -150,12 +151,13 @@ def haproxy_config(rasa_port: int, rasa_ports: list[int], action_port: int, acti
 
     def servers(prefix: str, ports: list[int]) -> str:
         return "".join(
-            f"  server {prefix}{i} 127.0.0.1:{p} check inter 1s fall 2 rise 1\n" for i, p in enumerate(ports, 1)
+            f"  server {prefix}{i} 127.0.0.1:{p} check inter 2s fall 3 rise 1\n" for i, p in enumerate(ports, 1)
         )
 
     return (
         "global\n  maxconn 4096\n  log stdout format raw local0 info\n"
         "defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  timeout client 120s\n"
+        "  timeout check 10s\n"
         "  timeout server 120s\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n"
         "  retry-on conn-failure empty-response\n"
         "  http-reuse never\n  option http-server-close\n"
