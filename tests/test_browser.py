@@ -184,7 +184,8 @@ def test_storefront_in_headless_chromium(real_chat_stack: Any, size: str) -> Non
             cards = each(page, ".rw-carousel-card-title", "e.textContent")
             assert alts == titles and [c.split(". ", 1)[1] for c in cards[-4:]] == titles  # full names, as in the chat
 
-            page.locator(".rw-carousel-buttons-container .rw-reply").nth(2).click()  # the chat's Select on #2
+            page.locator(".rw-carousel-buttons-container .rw-reply").nth(2).focus()  # the chat's Select on #2,
+            page.keyboard.press("Enter")  # from the keyboard
             page.wait_for_function("() => !document.getElementById('pick-card').hidden", timeout=90_000)
             assert page.inner_text("#pick-title") == titles[1]
             assert "picked" in (grid.nth(1).get_attribute("class") or "")

@@ -256,6 +256,16 @@
       }
     }
 
+    // The widget's card buttons are focusable <div role="button">s that answer clicks only: Enter and
+    // Space press them too, so the chat works from the keyboard like the panel does.
+    doc.addEventListener("keydown", function (ev) {
+      var t = ev.target;
+      if ((ev.key === "Enter" || ev.key === " ") && t && t.classList && t.classList.contains("rw-reply") && t.tagName !== "A") {
+        ev.preventDefault();
+        t.click();
+      }
+    });
+
     var fold = $("fold");
     fold.addEventListener("click", function () {
       var open = fold.getAttribute("aria-expanded") !== "true";
