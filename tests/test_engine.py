@@ -210,7 +210,10 @@ def test_describe_and_explain(tiny_engine):
     node = tiny_engine.node(q.source)
     assert set(d.explanation.shared) == {tiny_engine.facts.attr_keys[a] for a in tiny_engine.facts.attributes_of(node)}
     top = tiny_engine.modify(q.source, q.text, k=3)
-    assert tiny_engine.explain(q.source, q.text, top[0].image_id) == top[0].explanation
+    why, card = tiny_engine.explain(q.source, q.text, top[0].image_id), top[0].explanation
+    same = ("shared", "matched", "replaced", "missing", "concepts", "stated", "path")  # explain adds model weights
+    assert all(getattr(why, f) == getattr(card, f) for f in same)
+    assert {(e.src, e.relation, e.dst) for e in card.edges} <= {(e.src, e.relation, e.dst) for e in why.edges}
     assert tiny_engine.explain(None, "black dress", top[0].image_id).text
 
 

@@ -8,19 +8,13 @@ a random edge of the same neighbourhood, over many (query, product) pairs.
 
 from __future__ import annotations
 
-import random
-
-import dgl
-import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from retrieval.engine.facade import Engine
 from retrieval.engine.why import model_adjacency, neighbourhood
-from retrieval.graph import schema
-from retrieval.model.attribution import EdgeAttribution, Fact, Query
-from retrieval.training.loop import caption_in_edges
+from retrieval.evaluation.bench_explain import fact_of, faithfulness, full_score, removal_drop
+from retrieval.features.base import torch_threads
+from retrieval.model.attribution import EdgeAttribution, Query
 
 pytestmark = pytest.mark.engine
 
@@ -30,67 +24,31 @@ def engine(tiny_model):
     return Engine.load(tiny_model)  # its own: the test re-embeds graphs with the same R-GCN
 
 
-def _cases(engine: Engine, n_queries: int = 8, per_query: int = 2):
+def _cases(engine: Engine, n_queries: int = 5, per_query: int = 2):
     qs = [q for q in engine.model.catalog.queries if q.split == "test"][:n_queries]
     for q in qs:
         for r in engine.modify(q.source, q.text, k=per_query):
             yield q.source, q.text, r.image_id
 
 
-@torch.no_grad()
-def _score(engine: Engine, g, cand: int, text: str, result: int) -> float:
-    """The model's score of ``result`` for (cand, text) on graph ``g``: full forward, composed query."""
-    m = engine.model
-    feats = {nt: g.nodes[nt].data["feat"] for nt in g.ntypes}
-    states = m.rgcn(g, feats, all_layers=True)
-    mentioned = engine.mentions(text)
-    feat = torch.as_tensor(engine.text_feature(text))[None]
-    cap = m.rgcn.sink_states(states, schema.CAPTION, feat, caption_in_edges([cand], [mentioned]))
-    q = F.normalize(m.head(m.rgcn.readout(states, schema.IMAGE, torch.tensor([cand])), cap), dim=-1)
-    e = F.normalize(m.rgcn.readout(states, schema.IMAGE, torch.tensor([result])), dim=-1)
-    return float((q * e).sum())
-
-
-def _without(g, fact: Fact):
-    """A copy of ``g`` without the fact's edges (every copy, both directions)."""
-    out = g
-    for etype, u, v in ((fact.etype, fact.src, fact.dst), (schema.reverse(fact.etype), fact.dst, fact.src)):
-        if etype not in out.canonical_etypes:
-            continue
-        src, dst = out.edges(etype=etype)
-        eids = torch.nonzero((src == u) & (dst == v)).flatten()
-        if len(eids):
-            out = dgl.remove_edges(out, eids, etype=etype)
-    return out
-
-
 def test_the_top_weighted_edge_moves_the_score_more_than_a_random_one(engine):
-    g = engine.model.graph
-    rng = random.Random(0)
-    top_drops, random_drops, wins, pairs, sign_ok = [], [], 0, 0, 0
-    for cand_id, text, result_id in _cases(engine):
-        cand, result = engine.node(cand_id), engine.node(result_id)
-        exp = engine.explain(cand_id, text, result_id)
-        base = _score(engine, g, cand, text, result)
-        weighted = [e for e in exp.edges if e.weight != 0.0]
-        assert weighted, exp
-        top = max(weighted, key=lambda e: abs(e.weight))
-        top_fact = Fact((top.src.ntype, top.relation, top.dst.ntype), top.src.node_id, top.dst.node_id)
-        facts = neighbourhood(engine.graph, exp, result, cand, engine.mentions(text))
-        assert top_fact in facts
-        top_drop = base - _score(engine, _without(g, top_fact), cand, text, result)
-        sign_ok += np.sign(top_drop) == np.sign(top.weight)
-        others = [f for f in facts if f != top_fact]
-        for f in rng.sample(others, min(3, len(others))):
-            drop = base - _score(engine, _without(g, f), cand, text, result)
-            random_drops.append(abs(drop))
-            wins += abs(top_drop) > abs(drop)
-            pairs += 1
-        top_drops.append(abs(top_drop))
-    assert len(top_drops) >= 10
-    assert np.mean(top_drops) > 2 * np.mean(random_drops), (np.mean(top_drops), np.mean(random_drops))
-    assert wins >= 0.8 * pairs, (wins, pairs)
-    assert sign_ok >= 0.8 * len(top_drops), (sign_ok, len(top_drops))
+    """Real removals (edge out of the DGL graph, full forward) over 10 (query, product) pairs, 2 random edges each."""
+    with torch_threads(1):  # a full forward per removal: two threads oversubscribe a busy 2-core box
+        cases = list(_cases(engine))
+        for cand_id, text, result_id in cases[:3]:  # a removal of a weighed edge moves the score as weighed
+            cand, result = engine.node(cand_id), engine.node(result_id)
+            exp = engine.explain(cand_id, text, result_id)
+            q = engine.answer.query_vector(cand, text, engine.mentions(text))
+            cached = float(q @ engine.embeddings[result])
+            assert full_score(engine, engine.model.graph, cand, text, result) == pytest.approx(cached, abs=1e-4)
+            top = max(exp.edges, key=lambda e: abs(e.weight))
+            assert removal_drop(engine, cand, text, result, fact_of(top)) == pytest.approx(
+                top.weight, abs=0.5 * abs(top.weight)
+            )
+        f = faithfulness(engine, cases, draws=2, seed=0)
+    assert f["pairs"] >= 8
+    assert f["top_drop"] > 2 * f["random_drop"], f
+    assert f["wins"] >= 0.8 and f["sign"] >= 0.8, f
 
 
 def test_weights_match_the_model_score_and_name_what_was_asked(engine):
@@ -100,11 +58,14 @@ def test_weights_match_the_model_score_and_name_what_was_asked(engine):
         exp = engine.explain(cand_id, text, result_id)
         q = engine.answer.query_vector(cand, text, engine.mentions(text))
         cached = float(q @ engine.embeddings[result])
-        weigh = EdgeAttribution(m.rgcn, m.head, m.states, model_adjacency(m)).weigh(
-            result,
-            neighbourhood(engine.graph, exp, result, cand, engine.mentions(text)),
-            Query(cand, engine.text_feature(text), tuple(engine.mentions(text))),
-        )
+        with torch_threads(1):  # as the engine's calls run
+            weigh = EdgeAttribution(m.rgcn, m.head).weigh(
+                m.states,
+                model_adjacency(m),
+                result,
+                neighbourhood(engine.graph, exp, result, cand, engine.mentions(text)),
+                Query(cand, engine.text_feature(text), tuple(engine.mentions(text))),
+            )
         assert weigh.score == pytest.approx(cached, abs=1e-4)
         names = engine.model.ids
         for e in exp.edges:  # every edge exists in the graph, with its label

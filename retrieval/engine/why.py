@@ -74,7 +74,6 @@ def model_explanation(
         search_vector: without a pick, the unit query vector the product was ranked against.
     """
     model = g.model
-    attribution = EdgeAttribution(model.rgcn, model.head, model.states, model_adjacency(model))
     weighed_facts = neighbourhood(g, base, result, candidate, mentioned)
     if candidate is None:
         if search_vector is None:
@@ -82,7 +81,9 @@ def model_explanation(
         query = Query(vector=search_vector)
     else:
         query = Query(candidate=candidate, text_feature=text_feature, mentioned=tuple(int(a) for a in mentioned))
-    weighed = attribution.weigh(result, weighed_facts, query)
+    weighed = attribution_of(model).weigh(
+        model.states, model_adjacency(model), result, weighed_facts, query, token=model._np_states
+    )  # _np_states: replaced whenever the model's cached states change (refresh, re-embedding)
     weights: dict[EdgeKey, float] = {}
     for f, w in zip(weighed_facts, weighed.facts, strict=True):
         weights[(f.etype[0], f.src, f.etype[1], f.etype[2], f.dst)] = w
@@ -139,6 +140,15 @@ def neighbourhood(
             for lo, hi in itertools.pairwise(chain):
                 add(schema.CONCEPT_IS_A, lo, hi)
     return [Fact(etype, src, dst) for etype, src, dst in out]
+
+
+def attribution_of(model: Any) -> EdgeAttribution:
+    """The model's :class:`EdgeAttribution` (made on first use, kept on the model: its caches live as long)."""
+    out = model.__dict__.get("_edge_attribution")
+    if out is None:
+        out = model.__dict__["_edge_attribution"] = EdgeAttribution(model.rgcn, model.head)
+    attribution: EdgeAttribution = out
+    return attribution
 
 
 def model_adjacency(model: Any) -> Adjacency:

@@ -17,6 +17,8 @@ do the same work); queries use real candidates and real modification texts. At e
   engine's own index), HNSW's ``recall@10`` against exact;
 * ``text_encode_*``: the text encoder alone.
 
+* ``explain_*`` (demo size): "why this one?" latency and how its weights compare with real edge removals
+  (:mod:`retrieval.evaluation.bench_explain`);
 * ``interaction_p50_ms`` / ``interaction_p99_ms`` (demo size): one interaction incorporated (graph edit,
   k-hop re-embedding, index update) on a fresh engine copy, and ``full_reembed_ms``, a full forward of
   the same graph (:mod:`retrieval.evaluation.bench_interactions`).
@@ -43,6 +45,7 @@ from tqdm import tqdm
 
 from retrieval.engine.facade import Engine
 from retrieval.errors import ConfigError
+from retrieval.evaluation.bench_explain import measure_explanations
 from retrieval.evaluation.bench_interactions import measure_interactions, measure_undo, measure_undo_like
 from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.graph.explain import Csr, GraphFacts, plural
@@ -60,7 +63,12 @@ SYNTHETIC_NOTE = (
 )
 
 #: Extra measures run on the demo-size engine: ``f(engine, cfg) -> {key: value}`` merged into ``sizes["demo"]``.
-EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [measure_interactions, measure_undo, measure_undo_like]
+EXTRA_MEASURES: list[Callable[[Engine, BenchConfig], dict]] = [
+    measure_interactions,
+    measure_undo,
+    measure_undo_like,
+    measure_explanations,
+]
 
 
 @dataclass(frozen=True)
@@ -398,6 +406,15 @@ def markdown_table(report: dict) -> str:
             f"Undo of a like (edges taken back out): p50 {demo['undo_like_p50_ms']:.1f} ms, p99 "
             f"{demo['undo_like_p99_ms']:.1f} ms; a shopper's longest search meanwhile "
             f"{demo['undo_like_longest_search_ms']:.0f} ms."
+        )
+    if "explain_p50_ms" in demo:
+        f = demo["explain_faithfulness"]
+        lines.append(
+            f"'Why this one?' weighted by the model (demo): p50 {demo['explain_p50_ms']:.1f} ms, p99 "
+            f"{demo['explain_p99_ms']:.1f} ms (facts alone p50 {demo['explain_facts_p50_ms']:.2f} ms); removing "
+            f"the top-weighted edge moved the score by {f['top_drop']:.4f}, a random edge of the neighbourhood by "
+            f"{f['random_drop']:.4f} (top moved more in {100 * f['wins']:.0f} % of pairs, sign right in "
+            f"{100 * f['sign']:.0f} %, {f['pairs']} products)."
         )
     lines.append(
         f"\n(*) cached text. Peak memory {report['peak_memory_mb']} MB; load average "

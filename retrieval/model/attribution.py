@@ -32,6 +32,7 @@ from retrieval.graph.adjacency import Adjacency
 from retrieval.model.rgcn import RGCN
 
 States = list[dict[str, Tensor]]
+HUB = 64  # in-edges of one relation above which a node's summed in-neighbour states are kept between calls
 
 
 @dataclass(frozen=True)
@@ -93,23 +94,50 @@ class _Inflow:
 class EdgeAttribution:
     """Leave-one-out weights of graph facts for one result's score (see the module docstring).
 
+    Made once per model and reused: it keeps the relation matrices ``W_r`` and, for hub nodes (more
+    than :data:`HUB` in-edges of a relation: an attribute's images), the sum of every in-neighbour's
+    cached state per layer, until the states change (:meth:`weigh`'s ``token``).
+
     Args:
         rgcn: the trained R-GCN (eval mode).
         head: the composition head (eval mode).
-        states: the cached per-layer states of every node (input projection first).
-        adjacency: the graph's kept edge index (synced here).
     """
 
-    def __init__(self, rgcn: RGCN, head: nn.Module, states: States, adjacency: Adjacency) -> None:
+    def __init__(self, rgcn: RGCN, head: nn.Module) -> None:
         self.rgcn = rgcn
         self.head = head
-        self.states = states
-        self.adj = adjacency
+        with torch.no_grad():
+            self.w = [{e: lay.basis(i) for e, i in lay.rel_index.items()} for lay in rgcn.layer_list]
+        self._token: object = None
+        self._hub_sums: dict[tuple[schema.CanonicalEtype, int, int], Tensor] = {}
+        self.states: States = []  # the states of the call in progress
 
     @torch.no_grad()
-    def weigh(self, result: int, facts: Sequence[Fact], query: Query) -> Attribution:
-        """Weights of ``facts`` and of the query caption's in-edges for ``result``'s score."""
-        self.adj.sync()
+    def weigh(
+        self,
+        states: States,
+        adjacency: Adjacency,
+        result: int,
+        facts: Sequence[Fact],
+        query: Query,
+        *,
+        token: object = None,
+    ) -> Attribution:
+        """Weights of ``facts`` and of the query caption's in-edges for ``result``'s score.
+
+        Args:
+            states: the cached per-layer states of every node (input projection first).
+            adjacency: the graph's kept edge index (synced here).
+            result: the image node scored.
+            facts: the facts to weigh.
+            query: the query side.
+            token: an object that changes whenever ``states`` change (None: nothing is reused).
+        """
+        if token is None or token is not self._token:
+            self._hub_sums.clear()
+        self._token = token
+        self.states = states
+        adjacency.sync()
         facts = list(facts)
         cand = query.candidate
         mentioned = list(query.mentioned) if cand is not None else []
@@ -125,14 +153,14 @@ class EdgeAttribution:
         n_cols = len(facts) + (1 + len(mentioned) if cand is not None else 0)
         masks = torch.ones(n_cols + 1, n_cols)  # row 0: the graph as it is; row i + 1: column i left out
         masks[1:] -= torch.eye(n_cols)
-        flows = self._inflows(ids, facts)
+        flows = self._inflows(adjacency, ids, facts)
         h = {nt: self.states[0][nt][torch.from_numpy(v)].expand(n_cols + 1, -1, -1) for nt, v in ids.items()}
         layers = [h]
         for layer, lay in enumerate(self.rgcn.layer_list):
             pre = {nt: lay.loop(x) for nt, x in h.items()}
             for flow in flows:
                 mean = _masked_mean(flow, h[flow.etype[0]], masks, layer, len(ids[flow.etype[2]]))
-                pre[flow.etype[2]] = pre[flow.etype[2]] + mean @ lay.basis(lay.rel_index[flow.etype])
+                pre[flow.etype[2]] = pre[flow.etype[2]] + mean @ self.w[layer][flow.etype]
             h = {nt: lay.finish(pre[nt], x) for nt, x in h.items()}
             layers.append(h)
         local = {nt: {int(n): i for i, n in enumerate(v)} for nt, v in ids.items()}
@@ -175,17 +203,16 @@ class EdgeAttribution:
             pre = lay.loop(h)
             st = layers[layer]
             if schema.IMAGE_REV_MODIFIES in lay.rel_index:
-                w = lay.basis(lay.rel_index[schema.IMAGE_REV_MODIFIES])
-                pre = pre + (masks[:, :1] * st[schema.IMAGE][:, c_loc]) @ w
+                pre = pre + (masks[:, :1] * st[schema.IMAGE][:, c_loc]) @ self.w[layer][schema.IMAGE_REV_MODIFIES]
             if len(a_loc) and schema.ATTRIBUTE_REV_MENTIONS in lay.rel_index:
                 m = masks[:, 1:]
                 total = m.sum(1, keepdim=True) if len(a_loc) > 1 else torch.ones(len(m), 1)
                 mean = (m[:, :, None] * st[schema.ATTRIBUTE][:, a_loc]).sum(1) / total.clamp(min=1.0)
-                pre = pre + mean @ lay.basis(lay.rel_index[schema.ATTRIBUTE_REV_MENTIONS])
+                pre = pre + mean @ self.w[layer][schema.ATTRIBUTE_REV_MENTIONS]
             h = lay.finish(pre, h)
         return h
 
-    def _inflows(self, ids: dict[str, np.ndarray], facts: list[Fact]) -> list[_Inflow]:
+    def _inflows(self, adj: Adjacency, ids: dict[str, np.ndarray], facts: list[Fact]) -> list[_Inflow]:
         """Per message relation into the region: in-edges split into region sources and outside sums."""
         cols: dict[tuple[schema.CanonicalEtype, int, int], int] = {}
         for i, f in enumerate(facts):
@@ -193,12 +220,12 @@ class EdgeAttribution:
             cols[(schema.reverse(f.etype), int(f.dst), int(f.src))] = i
         rels = self.rgcn.layer_list[0].rel_index
         flows = []
-        for etype in self.adj.live():
+        for etype in adj.live():
             st, _, dt = etype
             if etype not in rels or dt not in ids:
                 continue
             dst_ids = ids[dt]
-            pos, src = self.adj.relation(etype).in_edges(dst_ids)
+            pos, src = adj.relation(etype).in_edges(dst_ids)
             if not len(src):
                 continue
             inside = ids.get(st, np.zeros(0, np.int64))
@@ -209,12 +236,8 @@ class EdgeAttribution:
                 dtype=np.int64,
             )
             n_dst = len(dst_ids)
-            out_pos, out_src = torch.from_numpy(pos[~is_in]), torch.from_numpy(src[~is_in])
-            outside = [
-                torch.zeros(n_dst, s[st].shape[1]).index_add_(0, out_pos, s[st][out_src])
-                for s in self.states[: self.rgcn.num_layers]
-            ]
             degree = np.bincount(pos, minlength=n_dst)
+            outside = self._outside(etype, dst_ids, pos, src, is_in, degree)
             flows.append(
                 _Inflow(
                     etype,
@@ -227,6 +250,39 @@ class EdgeAttribution:
                 )
             )
         return flows
+
+    def _outside(
+        self,
+        etype: schema.CanonicalEtype,
+        dst_ids: np.ndarray,
+        pos: np.ndarray,
+        src: np.ndarray,
+        is_in: np.ndarray,
+        degree: np.ndarray,
+    ) -> list[Tensor]:
+        """Per layer ``[n_dst, d]``: the summed states of the sources outside the region.
+
+        A hub's sum of ALL its sources is kept (until the states change) and its region sources subtracted.
+        """
+        st, layers = etype[0], self.states[: self.rgcn.num_layers]
+        hubs = np.flatnonzero(degree > HUB)
+        direct = ~is_in & ~np.isin(pos, hubs)
+        out = [
+            torch.zeros(len(dst_ids), s[st].shape[1]).index_add_(
+                0, torch.from_numpy(pos[direct]), s[st][torch.from_numpy(src[direct])]
+            )
+            for s in layers
+        ]
+        for p in hubs.tolist():
+            key = (etype, int(dst_ids[p]), int(degree[p]))  # the degree: edges added without a re-embedding
+            total = self._hub_sums.get(key)
+            if total is None:
+                every = torch.from_numpy(src[pos == p])
+                total = self._hub_sums[key] = torch.stack([s[st][every].sum(0) for s in layers])
+            inner = torch.from_numpy(src[(pos == p) & is_in])
+            for layer, s in enumerate(layers):
+                out[layer][p] = total[layer] - s[st][inner].sum(0)
+        return out
 
 
 def _masked_mean(flow: _Inflow, h_src: Tensor, masks: Tensor, layer: int, n_dst: int) -> Tensor:
