@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import socketio
 
+from bot.identity import mint_staff_token
+
 pytestmark = pytest.mark.stack
 
 
@@ -87,3 +89,23 @@ def test_over_long_widget_message_gets_a_clear_answer(chat_stack: Any) -> None:
     finally:
         client.close()
     assert "tailor" in got[-1]["text"]
+
+
+def test_storefront_payloads_follow_the_cards_also_for_staff(chat_stack: Any) -> None:
+    """The page's own payloads (actions/storefront.py) reach the socket's session room, as the cards do,
+    also when a staff token makes the sender ``staff:<name>`` rather than the session id.
+    """
+    token = mint_staff_token("anna", 1, secret=chat_stack.env["TAILOR_STAFF_SECRET"])
+    for custom in ({}, {"staff_token": token}):
+        client = WidgetClient(chat_stack.rasa, uuid.uuid4().hex)
+        try:
+            message = {"message": "show me black dresses", "session_id": client.session_id, "customData": custom}
+            client.sio.emit("user_uttered", message)
+            got = []
+            while not got or "storefront" not in got[-1]:
+                got.append(client.inbox.get(timeout=60))
+        finally:
+            client.close()
+        carousel = next(m for m in got if is_carousel(m))
+        shown = [e["image_url"] for e in carousel["attachment"]["payload"]["elements"]]
+        assert [r["image_url"] for r in got[-1]["storefront"]["results"]] == shown, custom

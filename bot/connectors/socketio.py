@@ -62,6 +62,10 @@ class TailorSocketIOOutput(CardBatchingOutput, SocketIOOutput):
         """The cards as one generic-template carousel."""
         await self._send_message(recipient, webchat_carousel(cards))
 
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        """A custom payload (``{"data": ...}``, e.g. the storefront's) to the same room as the rest."""
+        await super().send_custom_json(self.room or recipient_id, json_message, **kwargs)
+
 
 def _metadata(data: dict[str, Any], key: str = "metadata") -> dict[str, Any]:
     """The message's metadata: an object, or a JSON string of one (anything else: none)."""
