@@ -6,7 +6,8 @@ custom payload is ``{"data": {...}}``:
 
 * ``{"storefront": {...}}`` after a turn that changes what is shown (:func:`state`): the results on
   screen, the pick (image, full name, attributes), the changes asked for it as removable chips (each
-  with the messages that re-run the query without it), and the products liked this turn;
+  with the messages that re-run the query without it), and the products liked (or un-liked by "undo
+  that") this turn;
 * ``{"explanation": {...}}`` after "why this one?" (:func:`explanation`): the graph nodes and edges of
   the engine's explanation and of the words (``query_edges``), each edge with the model's ``weight``
   for it (0.0: not weighed).
@@ -108,8 +109,10 @@ def _pick(slots: dict[str, Any], user: str) -> dict[str, Any] | None:
     }
 
 
-def state(tracker: Tracker, events: Iterable[EventType], liked: Iterable[str] = ()) -> dict[str, Any]:
-    """The storefront payload after ``events``: results, pick, change chips, liked ids, query words."""
+def state(
+    tracker: Tracker, events: Iterable[EventType], liked: Iterable[str] = (), unliked: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The storefront payload after ``events``: results, pick, change chips, (un)liked ids, query words."""
     slots = slots_after(tracker, list(events))
     results = [
         {
@@ -129,15 +132,20 @@ def state(tracker: Tracker, events: Iterable[EventType], liked: Iterable[str] = 
         "pick": _pick(slots, tracker.sender_id),
         "changes": chips(slots),
         "liked": list(liked),
+        "unliked": list(unliked),
     }
 
 
 def send_state(
-    dispatcher: CollectingDispatcher, tracker: Tracker, events: list[EventType], liked: Iterable[str] = ()
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    events: list[EventType],
+    liked: Iterable[str] = (),
+    unliked: Iterable[str] = (),
 ) -> list[EventType]:
     """Send the storefront payload after ``events`` to the web page (other channels: nothing); return ``events``."""
     if on_web(tracker):
-        dispatcher.utter_message(json_message={"data": {"storefront": state(tracker, events, liked)}})
+        dispatcher.utter_message(json_message={"data": {"storefront": state(tracker, events, liked, unliked)}})
     return events
 
 

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.engine_provider import get_engine
 from actions.respond import ERROR_RESPONSES, guarded, list_slot, shown, title_of
+from actions.storefront import send_state
 from retrieval.catalog.taxonomy import split_key
 from retrieval.errors import InteractionError, PermissionDeniedError
 
@@ -55,6 +56,8 @@ class ActionUndo(Action):
                 events.append(
                     SlotSet("excluded", [i for i in list_slot(tracker, "excluded") if i not in receipt.image_ids])
                 )
+            if receipt.kind == "like":  # the web page takes its heart off
+                return send_state(dispatcher, tracker, events, unliked=receipt.image_ids)
             return events
 
         return guarded(dispatcher, step, self.name(), UNDO_ERRORS)

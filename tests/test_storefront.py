@@ -13,6 +13,7 @@ from actions.browse import ActionModify, ActionSearch
 from actions.choose import ActionExplain, ActionSelect
 from actions.feedback import ActionLike, ActionStartOver
 from actions.storefront import explanation, select_payload
+from actions.undo import ActionUndo
 from retrieval.api import Explanation, GraphEdge, GraphNode
 from retrieval.engine.fake import FakeEngine
 
@@ -88,9 +89,11 @@ def test_each_turn_tells_the_page_results_pick_changes_and_likes(engine: FakeEng
     first = changed["results"][0]["image_id"]
     (liked,) = payloads(chat.turn(ActionLike(), "/like", "like", [{"entity": "product", "value": first}]), "storefront")
     assert liked["liked"] == [first] and liked["changes"] == changed["changes"]
+    (undone,) = payloads(chat.turn(ActionUndo(), "undo that", "undo"), "storefront")
+    assert undone["unliked"] == [first] and undone["liked"] == [] and undone["pick"] == liked["pick"]
 
     (reset,) = payloads(chat.turn(ActionStartOver(), "start over", "start_over"), "storefront")
-    assert reset == {"results": [], "query": "", "pick": None, "changes": [], "liked": []}
+    assert reset == {"results": [], "query": "", "pick": None, "changes": [], "liked": [], "unliked": []}
 
 
 def test_removing_a_chip_says_what_reruns_the_query_without_it(engine: FakeEngine) -> None:

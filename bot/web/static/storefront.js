@@ -234,6 +234,7 @@
     function render(st) {
       var ids = function (rs) { return rs.map(function (r) { return r.image_id; }).join(","); };
       (st.liked || []).forEach(function (id) { liked[id] = true; });
+      (st.unliked || []).forEach(function (id) { delete liked[id]; });
       var resultsChanged = ids(st.results || []) !== ids(current.results);
       current = { results: st.results || [], pick: st.pick || null, changes: st.changes || [] };
       if (resultsChanged && !$("why").hidden) {
