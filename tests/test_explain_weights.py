@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from retrieval.engine.config import EngineConfig
 from retrieval.engine.facade import Engine
 from retrieval.engine.why import model_adjacency, neighbourhood
 from retrieval.evaluation.bench_explain import fact_of, faithfulness, full_score, removal_drop
 from retrieval.features.base import torch_threads
+from retrieval.graph import schema
 from retrieval.model.attribution import EdgeAttribution, Query
 
 pytestmark = pytest.mark.engine
@@ -92,3 +94,30 @@ def test_search_explanations_are_weighted_too(engine):
     assert any(e.weight != 0.0 for e in exp.edges) and exp.query_edges == ()
     for key in exp.matched + exp.missing:
         assert key.split(":")[1] in exp.text.lower()
+
+
+def test_likes_and_statements_are_weighed(tiny_model, tmp_path):
+    """A staff like and a staff statement are graph edges: explain weighs them and says so."""
+    engine = Engine.load(tiny_model, cfg=EngineConfig(log_url=f"sqlite:///{tmp_path / 'log.db'}", trusted=("anna",)))
+    q = next(q for q in engine.model.catalog.queries if q.split == "test")
+    cand = engine.node(q.source)
+    liked = engine.modify(q.source, q.text, k=4)[2]
+    engine.like(q.source, q.text, [liked.image_id], "anna")
+    exp = engine.explain(q.source, q.text, liked.image_id)
+    like = [e for e in exp.edges if e.relation in (schema.LIKED_FROM, schema.LIKED_WITH) and cand in _ends(e)]
+    assert like and like[0].weight > 0 and like[0] in exp.edges[:3], exp.edges[:4]
+    assert "liked together with your pick" in exp.text
+    with torch_threads(1):
+        drop = removal_drop(engine, cand, q.text, engine.node(liked.image_id), fact_of(like[0]))
+    assert drop > 0  # taking the like out of the graph lowers the score, as weighed
+    stated = engine.modify(q.source, q.text, k=4)[1]
+    receipt = engine.add_metadata(stated.image_id, "that one is linen", "anna")
+    assert "material:linen" in receipt.attributes
+    why = engine.explain(q.source, "make it linen", stated.image_id)
+    edge = next(e for e in why.edges if e.relation == schema.HAS_USER_ATTRIBUTE and e.dst.label == "material:linen")
+    assert edge.weight != 0.0 and ("material:linen", "anna") in why.stated
+    assert "linen (stated by anna)" in why.text
+
+
+def _ends(edge) -> set[int]:
+    return {n.node_id for n in (edge.src, edge.dst) if n.ntype == schema.IMAGE}

@@ -29,8 +29,7 @@ from retrieval.index.state import GraphState
 from retrieval.model.attribution import Attribution, EdgeAttribution, Fact, Query
 
 PER_RELATION = 8  # facts of one relation taken per image (captions, likes and photos can be many)
-EXTRA_SHARE = 0.1  # an edge beyond the facts explanation is shown when |weight| >= this share of the top
-MAX_EXTRA = 6  # ... and at most this many
+MAX_EXTRA = 6  # edges beyond the facts explanation shown: the strongest by |weight|
 
 #: Relations incident to an image, with the side the image is on ("src" / "dst").
 IMAGE_RELATIONS: tuple[tuple[schema.CanonicalEtype, str], ...] = (
@@ -88,14 +87,13 @@ def model_explanation(
     for f, w in zip(weighed_facts, weighed.facts, strict=True):
         weights[(f.etype[0], f.src, f.etype[1], f.etype[2], f.dst)] = w
     in_base = {edge_key(e) for e in base.edges}
-    top = max((abs(w) for w in weighed.facts), default=0.0)
     extra = sorted(
         (
             _edge(g, f, w)
             for f, w in zip(weighed_facts, weighed.facts, strict=True)
-            if abs(w) >= EXTRA_SHARE * top > 0 and (f.etype[0], f.src, f.etype[1], f.etype[2], f.dst) not in in_base
+            if w != 0.0 and (f.etype[0], f.src, f.etype[1], f.etype[2], f.dst) not in in_base
         ),
-        key=lambda e: -e.weight,
+        key=lambda e: -abs(e.weight),
     )[:MAX_EXTRA]
     return weighted_explanation(
         facts,
