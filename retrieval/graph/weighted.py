@@ -5,13 +5,15 @@
 when the edge is left out, :mod:`retrieval.model.attribution`), and returns it with every edge's
 ``weight`` filled, the edges that mattered most first, and a text that leads with what drove the score:
 
-    "Mostly because it has black as you asked and shares a-line with your pick; also has long-sleeve as
-    you asked, but lacks pockets; shares knee-length and belt with your pick; EI path clothing > ..."
+    "Mostly because it has black instead of red as you asked and shares a-line with your pick; also has
+    long-sleeve as you asked, but lacks pockets; shares knee-length and belt with your pick; EI path
+    clothing > full-body > dress."
 
-A reason's weight is the sum of its edges' weights: an asked value, the result's edge to it and the
-query words' edge to it; a shared value, both images' edges to it; a replacement, the result's edge to
-the new value and the pick's to the old one. The text still names every asked value the result has (in
-the lead or the "also has" clause) and every one it lacks, and its EI path.
+A reason's weight is the sum of its edges' weights: an asked value, the result's edge to it, the query
+words' edge to it and, when it replaces a value of the pick's exclusive group, the pick's edge to that
+value; a shared value, both images' edges to it; another edge (a like, another photo, a statement), its
+own. The text still names every asked value the result has (in the lead or the "also has" clause) and
+every one it lacks, and its EI path.
 """
 
 from __future__ import annotations
@@ -67,15 +69,13 @@ def weighted_explanation(
     matched = [index[k] for k in base.matched]
     shared = [index[k] for k in base.shared]
     stated = dict(base.stated)
+    swap = {index[new]: index[old] for old, new in base.replaced}  # asked value -> the pick's it replaces
     reasons: list[tuple[float, str, str, int]] = []  # (weight, kind, phrase, attribute)
     for a in matched:
-        reasons.append((has(result, a) + asked_w.get(a, 0.0), "asked", _asked(facts, a, stated), a))
+        w = has(result, a) + asked_w.get(a, 0.0) + (has(candidate, swap[a]) if a in swap else 0.0)
+        reasons.append((w, "asked", _asked(facts, a, stated), a))
     for a in shared:
         reasons.append((has(result, a) + has(candidate, a), "shared", _shared(facts, a, stated), a))
-    for old, new in base.replaced:
-        o, n = index[old], index[new]
-        phrase = f"has {facts.value(n)} in place of your pick's {facts.value(o)}"
-        reasons.append((has(result, n) + has(candidate, o), "replaced", phrase, n))
     for e in extra:
         reasons.append((e.weight, "extra", _extra(facts, e, candidate), -1))
     reasons.sort(key=lambda r: -r[0])
@@ -84,15 +84,12 @@ def weighted_explanation(
     said = {(r[1], r[3]) for r in lead}
     parts = []
     if lead:
-        parts.append("mostly because it " + _lead(facts, lead, stated))
+        parts.append("mostly because it " + _lead(facts, lead, stated, swap))
     rest_asked = [r[3] for r in reasons if r[1] == "asked" and ("asked", r[3]) not in said]
     missing = [index[k] for k in base.missing]
-    asked = _asked_clause(facts, rest_asked, missing, stated, also=bool(lead))
+    asked = _asked_clause(facts, rest_asked, missing, stated, also=bool(lead), swap=swap)
     if asked:
         parts.append(asked)
-    for _, kind, phrase, a in reasons:
-        if kind == "replaced" and (kind, a) not in said:
-            parts.append(phrase)
     rest_shared = [r[3] for r in reasons if r[1] == "shared" and ("shared", r[3]) not in said]
     words = [_value(facts, a, stated) for a in rest_shared if facts.group(a) != CATEGORY]
     if words:
@@ -127,14 +124,14 @@ def _value(facts, attr: int, stated: dict[str, str]) -> str:
     return f"{facts.value(attr)} ({'as you told me' if who == facts.viewer else f'stated by {who}'})"
 
 
-def _lead(facts, lead: list[tuple[float, str, str, int]], stated: dict[str, str]) -> str:
+def _lead(facts, lead: list[tuple[float, str, str, int]], stated: dict[str, str], swap: dict[int, int]) -> str:
     """The strongest reasons, asked values together and shared values together, strongest kind first."""
     kinds = list(dict.fromkeys(r[1] for r in lead))
     out = []
     for kind in kinds:
         attrs = [r[3] for r in lead if r[1] == kind]
         if kind == "asked":
-            out.append(_asked_clause(facts, attrs, [], stated, also=False))
+            out.append(_asked_clause(facts, attrs, [], stated, also=False, swap=swap))
         elif kind == "shared":
             cats = [a for a in attrs if facts.group(a) == CATEGORY]
             words = [_value(facts, a, stated) for a in attrs if facts.group(a) != CATEGORY]
@@ -143,7 +140,11 @@ def _lead(facts, lead: list[tuple[float, str, str, int]], stated: dict[str, str]
             if words:
                 out.append(f"shares {full_list(words)} with your pick")
         else:
-            out += [r[2] for r in lead if r[1] == kind]
+            phrases = [r[2] for r in lead if r[1] == kind]
+            values = [ph.removeprefix("has ") for ph in phrases if ph.startswith("has ")]
+            out += [ph for ph in phrases if not ph.startswith("has ")]
+            if values:
+                out.append(f"has {full_list(values)}")
     return " and ".join(out)
 
 
@@ -159,13 +160,24 @@ def _shared(facts, attr: int, stated: dict[str, str]) -> str:
     return f"shares {_value(facts, attr, stated)} with your pick"
 
 
-def _asked_clause(facts, has: list[int], lacks: list[int], stated: dict[str, str], *, also: bool) -> str:
-    """What else the result has of the asked values, and what it lacks ("" when nothing is left to say)."""
+def _asked_clause(
+    facts, has: list[int], lacks: list[int], stated: dict[str, str], *, also: bool, swap: dict[int, int]
+) -> str:
+    """What (else) the result has of the asked values, each with the pick's value it replaces ("black instead of
+    red"), and what it lacks ("" when nothing is left to say).
+    """
     out = []
-    cats = [facts.value(a) for a in has if facts.group(a) == CATEGORY]
-    words = [_value(facts, a, stated) for a in has if facts.group(a) != CATEGORY]
+    cats = [a for a in has if facts.group(a) == CATEGORY]
+    words = [
+        _value(facts, a, stated) + (f" instead of {facts.value(swap[a])}" if a in swap else "")
+        for a in has
+        if facts.group(a) != CATEGORY
+    ]
     if cats:
-        out.append(f"is {_a(cats[0])}")
+        out.append(
+            f"is {_a(facts.value(cats[0]))}"
+            + (f" instead of {_a(facts.value(swap[cats[0]]))}" if cats[0] in swap else "")
+        )
     if words:
         out.append(f"{'also has' if also else 'has'} {full_list(words)}")
     missing = [facts.value(a) for a in lacks if facts.group(a) == CATEGORY]
