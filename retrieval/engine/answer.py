@@ -94,12 +94,17 @@ class Answerer:
         return self.ranker.filter_nodes(self.interactions.graph, filters, self.interactions.facts_for(user))
 
     def request_step(self, g: GraphState) -> RequestStep:
-        """The EI-tree step (:mod:`retrieval.engine.request`), remade when the graph state is replaced."""
-        step = self._step
-        if step is None or step.emb is not g.embeddings or step.ranker.evidence.facts is not g.facts:
-            it = g.items
+        """The EI-tree step (:mod:`retrieval.engine.request`), remade when the graph state is replaced.
+
+        An interaction replaces only the embeddings: they are swapped in, the evidence kept (it follows the
+        facts' edits by their version; remaking it reads every caption again).
+        """
+        step, it = self._step, g.items
+        if step is None or step.ranker.evidence.facts is not g.facts or step.products is not it.product_ids:
             evidence = Evidence(g.facts, it.categories, it.captions, g.taxonomy)
             step = self._step = RequestStep(evidence, g.embeddings, it.product_ids, g.taxonomy)
+        elif step.emb is not g.embeddings:
+            step.emb = g.embeddings
         return step
 
     def weighed(

@@ -86,11 +86,23 @@ def parse_request(text: str, category: str, cand_keys: Set[str], taxonomy: Taxon
     return Request(cat, tuple(want.values()), tuple(drop), tuple(keep), new_cat is not None and new_cat != category)
 
 
+def member(nodes: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per entry of ``nodes``, whether it is in the sorted array ``ids`` (binary search, no sort of ``nodes``)."""
+    if not len(ids):
+        return np.zeros(len(nodes), dtype=bool)
+    pos = np.minimum(np.searchsorted(ids, nodes), len(ids) - 1)
+    found: np.ndarray = ids[pos] == nodes
+    return found
+
+
 class Evidence:
     """Attribute keys per image node from the graph and the stated product captions (see module doc).
 
     :meth:`keys` (per node) and :meth:`images_with` (per key) are cached until the facts change
-    (``GraphFacts.version``, bumped by every edit).
+    (``GraphFacts.version``, bumped by every edit). :meth:`holds` answers ``key in keys(n)`` for many
+    nodes at once: for a node no edit touched, from per-key sorted node arrays of the loaded graph and
+    captions (the same stated-wins rule, computed once per key and never stale); for an edited node, from
+    :meth:`keys`.
     """
 
     rich_caption = 3
@@ -113,12 +125,26 @@ class Evidence:
         self._attr_of = {k: i for i, k in enumerate(facts.attr_keys)}
         self._keys: dict[int, frozenset[str]] = {}
         self._images: dict[str, np.ndarray] = {}
+        self._edited: np.ndarray | None = None
         self._version = facts.version
+        # the loaded graph's side of the rule, for nodes no edit touched: groups each caption states
+        self._static_n = min(len(captions), len(categories), facts.image_attrs.n_rows)
+        groups = sorted({split_key(k)[0] for k in self._by_key} - {CATEGORY})
+        self._group_col = {g: i for i, g in enumerate(groups)}
+        stated = np.zeros((len(captions), len(groups)), dtype=bool)
+        for key, nodes in self._by_key.items():
+            col = self._group_col.get(split_key(key)[0])
+            if col is not None:
+                stated[nodes, col] = True
+        self._stated_groups = stated
+        self._rich = stated.sum(axis=1) >= self.rich_caption
+        self._static: dict[str, np.ndarray] = {}
 
     def _check_version(self) -> None:
         if self._version != self.facts.version:
             self._keys.clear()
             self._images.clear()
+            self._edited = None
             self._version = self.facts.version
 
     def keys(self, node: int) -> frozenset[str]:
@@ -155,6 +181,45 @@ class Evidence:
             stated.add(key)
         stated.add(attribute_key(CATEGORY, self.categories[node]))
         return stated
+
+    def _loaded_holders(self, key: str) -> np.ndarray:
+        """Nodes below ``_static_n`` whose :meth:`keys` carry ``key`` when no edit touched them (sorted)."""
+        found = self._static.get(key)
+        if found is not None:
+            return found
+        found = self._by_key.get(key, np.zeros(0, np.int64))  # stated by the caption, or the catalog category
+        group = split_key(key)[0]
+        a = self._attr_of.get(key)
+        if group != CATEGORY and a is not None:  # predicted edges count for groups the caption does not state
+            base = self.facts.base_images_with(a)
+            base = base[base < self._static_n]
+            col = self._group_col.get(group)
+            ok = ~self._stated_groups[base, col] if col is not None else np.ones(len(base), dtype=bool)
+            if not self.taxonomy.is_exclusive(group):
+                ok &= ~self._rich[base]
+            found = np.union1d(found, base[ok])
+        found = found[found < self._static_n]
+        self._static[key] = found
+        return found
+
+    def edited(self) -> np.ndarray:
+        """Image nodes an edit touched (a stated or added attribute, a replaced one), sorted."""
+        self._check_version()
+        if self._edited is None:
+            ids = set(self.facts.overlay) | set(self.facts.dropped)
+            self._edited = np.asarray(sorted(ids), dtype=np.int64)
+        return self._edited
+
+    def holds(self, keys: list[str], nodes: np.ndarray) -> np.ndarray:
+        """``out[i, j]`` is ``keys[j] in self.keys(nodes[i])``, vectorized (see class doc)."""
+        out = np.empty((len(nodes), len(keys)), dtype=bool)
+        for j, key in enumerate(keys):
+            out[:, j] = member(nodes, self._loaded_holders(key))
+        slow = np.flatnonzero(member(nodes, self.edited()) | (nodes >= self._static_n))
+        for i in slow.tolist():
+            have = self.keys(int(nodes[i]))
+            out[i] = [key in have for key in keys]
+        return out
 
     def images_with(self, key: str) -> np.ndarray:
         """Image nodes whose evidence carries ``key`` (sorted; do not modify the array)."""
@@ -194,14 +259,24 @@ class RequestRanker:
     def __init__(self, evidence: Evidence, cfg: RankerConfig | None = None) -> None:
         self.evidence = evidence
         self.cfg = cfg or RankerConfig()
+        self._products: list[str] | None = None
+        self._codes = np.zeros(0, np.int64)
+
+    def product_codes(self, products: list[str]) -> np.ndarray:
+        """An int per node, equal for photos of one product (remade when ``products`` is another list or grew)."""
+        if self._products is not products or len(self._codes) != len(products):
+            index: dict[str, int] = {}
+            self._codes = np.fromiter((index.setdefault(p, len(index)) for p in products), np.int64, len(products))
+            self._products = products
+        return self._codes
 
     def exact(self, req: Request) -> np.ndarray:
-        """Image nodes whose evidence satisfies every requirement of ``req``."""
+        """Image nodes whose evidence satisfies every requirement of ``req`` (sorted)."""
         nodes = self.evidence.images_with(attribute_key(CATEGORY, req.category))
         for k in req.want:
-            nodes = np.intersect1d(nodes, self.evidence.images_with(k), assume_unique=True)
+            nodes = nodes[member(nodes, self.evidence.images_with(k))]
         for k in req.drop:
-            nodes = np.setdiff1d(nodes, self.evidence.images_with(k), assume_unique=True)
+            nodes = nodes[~member(nodes, self.evidence.images_with(k))]
         return nodes
 
     def rank(
@@ -213,32 +288,21 @@ class RequestRanker:
             scores, nodes, unmet values (see :class:`Ranked`), and how many returned products satisfy ``req``.
         """
         reqs = req.requirements
-        rows = []
-        for n, s in zip(nodes.tolist(), sims.tolist(), strict=True):
-            have = self.evidence.keys(n)
-            met = [(key in have) == wanted for key, wanted in reqs]
-            kept = sum(key in have for key in req.keep) / len(req.keep) if req.keep else 1.0
-            rows.append((met[0], sum(met), s + self.cfg.keep_weight * kept, n, met))
-        rows.sort(key=lambda r: (not r[0], -r[1], -r[2]))
-        seen: set[str] = set()
-        out = []
-        for row in rows:
-            pid = products[row[3]]
-            if pid in seen:
-                continue
-            seen.add(pid)
-            out.append(row)
-            if len(out) >= k:
-                break
-        full = len(reqs)
-        satisfied = sum(r[1] == full for r in out)
+        nodes = np.asarray(nodes, dtype=np.int64)
+        have = self.evidence.holds([key for key, _ in reqs] + list(req.keep), nodes)
+        met = have[:, : len(reqs)] == np.array([wanted for _, wanted in reqs])
+        n_met = met.sum(axis=1)
+        kept = have[:, len(reqs) :].sum(axis=1) / len(req.keep) if req.keep else 1.0
+        scores = np.asarray(sims, dtype=np.float64) + self.cfg.keep_weight * kept
+        order = np.lexsort((-scores, -n_met, ~met[:, 0]))  # stable: category first, most met, best score
+        first = np.unique(self.product_codes(products)[nodes[order]], return_index=True)[1]  # one photo per product
+        out = order[np.sort(first)[:k]]
+        satisfied = int((n_met[out] == len(reqs)).sum())
         unmet: tuple[str, ...] = ()
         if satisfied < min(self.cfg.min_satisfied, k):
-            top = out[: self.cfg.min_satisfied]
-            unmet = tuple(
-                key if wanted else "-" + key for i, (key, wanted) in enumerate(reqs) if any(not r[4][i] for r in top)
-            )
-        return [r[2] for r in out], [r[3] for r in out], unmet, satisfied
+            missed = ~met[out[: self.cfg.min_satisfied]].all(axis=0)
+            unmet = tuple(key if wanted else "-" + key for (key, wanted), m in zip(reqs, missed, strict=True) if m)
+        return scores[out].tolist(), nodes[out].tolist(), unmet, satisfied
 
 
 class RequestStep:

@@ -148,11 +148,17 @@ class GraphFacts:
                 out.setdefault(a, rel)
         return out
 
-    def images_with(self, attr: int) -> np.ndarray:
-        """Image nodes that have attribute ``attr`` (inverted list, built on first use)."""
+    def base_images_with(self, attr: int) -> np.ndarray:
+        """Image nodes of the loaded graph's ``has_attribute`` edges to ``attr``, sorted (no edit applied;
+        inverted list, built on first use; do not modify the array).
+        """
         if self._attr_images is None:
             self._attr_images = self.image_attrs.transpose(len(self.attr_keys))
-        base = self._attr_images.row(attr) if attr < self._attr_images.n_rows else np.zeros(0, np.int64)
+        return self._attr_images.row(attr) if attr < self._attr_images.n_rows else np.zeros(0, np.int64)
+
+    def images_with(self, attr: int) -> np.ndarray:
+        """Image nodes that have attribute ``attr`` (the loaded edges with every edit applied)."""
+        base = self.base_images_with(attr)
         gone = [i for i in base.tolist() if attr in self.dropped.get(i, ())] if self.dropped else []
         if gone:
             base = np.setdiff1d(base, np.asarray(gone, dtype=np.int64))
