@@ -58,8 +58,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--match",
         default="product",
-        choices=["product", "image"],
-        help="a hit is any photo of the target product (default) or the target photo only",
+        choices=["product", "image", "caption"],
+        help="a hit is any photo of the target product (default), the target photo only, or any image with "
+        "the target's caption (TIRG's Fashion200K rule)",
     )
     p.add_argument(
         "--only",
