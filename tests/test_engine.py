@@ -162,7 +162,7 @@ def test_typed_errors_say_how_to_fix(tiny_engine):
         (UnknownItemError, lambda: tiny_engine.explain(q.source, "in black", "nope")),
         (InvalidQueryError, lambda: tiny_engine.modify(q.source, "")),
         (InvalidQueryError, lambda: tiny_engine.modify(q.source, "   \n\t")),
-        (InvalidQueryError, lambda: tiny_engine.search("x" * 1001)),
+        (InvalidQueryError, lambda: tiny_engine.search("x" * 2001)),
         (InvalidQueryError, lambda: tiny_engine.search(None)),
         (InvalidQueryError, lambda: tiny_engine.modify(q.source, "black", k=0)),
         (InvalidQueryError, lambda: tiny_engine.search("black", k=-3)),

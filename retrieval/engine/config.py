@@ -22,7 +22,7 @@ class EngineConfig:
         hnsw_above: catalogs with more images use HNSW even when ``index.kind`` is "flat" (an exact
             scan of 200,000 vectors costs tens of ms on this 2-core box); 0 disables the switch.
         max_k: most results one query may ask for.
-        max_text_chars: longest query text.
+        max_text_chars: longest query text (the channels read at most 2,000 characters, `bot/limits.py`).
         text_cache_size: query texts whose features are kept (LRU).
         soft_attributes: attributes picked by text-feature similarity when the words name none.
         prototype_images: most images averaged into a search tier's centroid.
@@ -58,7 +58,7 @@ class EngineConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     hnsw_above: int = 50_000
     max_k: int = 1000
-    max_text_chars: int = 1000
+    max_text_chars: int = 2000
     text_cache_size: int = 4096
     soft_attributes: int = 3
     prototype_images: int = 512
