@@ -303,7 +303,7 @@ def test_cli_flags_are_the_documented_contract(tmp_path, monkeypatch):
 
     seen = {}
     monkeypatch.setattr(
-        "retrieval.training.run.train", lambda data, out, cfg, cache_dir=None: seen.update(cfg=cfg) or {}
+        "retrieval.training.run.train", lambda data, out, cfg, cache_dir=None, dataset=None: seen.update(cfg=cfg) or {}
     )
     save_config(TrainConfig(epochs=3), tmp_path / "c.json")
     args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--config"]
