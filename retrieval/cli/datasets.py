@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("number", type=int, choices=[1, 2], help="1: Fashion200K, 2: FashionIQ")
     p.add_argument("--model", type=Path, default=None, help="trained model directory (written first with --data)")
     p.add_argument("--data", type=Path, default=None, help="train on this folder into --model first")
-    p.add_argument("--config", type=Path, default=None, help="TrainConfig JSON for --data (default: the paper's)")
+    p.add_argument("--config", type=Path, default=None, help="TrainConfig JSON for --data (default: tailor's own)")
     p.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
     p.add_argument(
         "--match",
