@@ -40,7 +40,7 @@ TAGGER_SRC := retrieval/interactions/tagger.py retrieval/interactions/tagger_tra
 VOCAB_SRC := retrieval/catalog/vocabulary.py retrieval/catalog/vocabulary_templates.py retrieval/cli/dialogue.py retrieval/catalog/taxonomy.py
 RASA_INPUTS := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
 
-.PHONY: help setup setup-parts widget vocab catalog engine tagger rasa-model models build demo shell test test-fast lint rasa-validate rasa-test pytest clean
+.PHONY: help setup setup-parts widget vocab catalog engine tagger rasa-model models build demo shell reproduce test test-fast lint rasa-validate rasa-test pytest clean
 
 help:
 	@echo "make demo    set up, build the demo catalog and models, start the assistant (Ctrl-C stops it)"
@@ -48,6 +48,7 @@ help:
 	@echo "make test    set up, then lint (ruff, import contracts, mypy) + rasa data validate + rasa test (stories) + pytest (all tiers)"
 	@echo "make test-fast  only the unit tier of pytest (no trained model, no server)"
 	@echo "make build   only build: catalog, engine, tagger, Rasa model"
+	@echo "make reproduce  hard catalog, tailor's and the paper's config, Tables 1, 3, 4, 5 -> build/hard/report (~25 min + ~3 min per Table 5 row)"
 
 # --- environments ---------------------------------------------------------------------------
 # The parts install side by side (two pip runs, apt, npm): ~1.5 min less than one after another.
@@ -146,6 +147,10 @@ endif
 
 shell: build
 	$(RUN_ENV) $(PY) -m bot.launch shell --model $(RASA_MODEL)
+
+# Issue 12's tables on the hard catalog (retrieval/evaluation/reproduce.py); REPRODUCE_ARGS adds options.
+reproduce: $(VENV)/.stamp
+	$(TAILOR) reproduce --profile hard --out build/hard/report $(REPRODUCE_ARGS)
 
 # --- tests ----------------------------------------------------------------------------------
 # ruff (rules and formatting), the import contracts in pyproject.toml ([tool.importlinter]: run against
