@@ -17,7 +17,8 @@ restarts like the servers:
   Health checks every 2 s take a dead server out after three failures (lenient: a saturated server
   answers its check late but is not dead); meanwhile a refused connection, or one the server closed
   without answering (a request a dying server had accepted), is retried on the other server
-  (``retry-on``, ``option redispatch``; no idle connection is reused). So a turn cut by a crash is sent
+  (``retry-on``, ``option redispatch``; the request is buffered whole so it can be sent again,
+  ``option http-buffer-request``; no idle connection is reused). So a turn cut by a crash is sent
   again (at least once): an interaction in it may be logged twice.
 
 Standard library only (the launcher runs without the engine's packages).
@@ -164,7 +165,7 @@ def haproxy_config(
         + "defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 2s\n  timeout client 120s\n"
         "  timeout check 10s\n"
         "  timeout server 120s\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n"
-        "  retry-on conn-failure empty-response\n"
+        "  retry-on conn-failure empty-response junk-response\n  option http-buffer-request\n"
         "  http-reuse never\n  option http-server-close\n"
         f"frontend rasa\n  bind 127.0.0.1:{rasa_port}\n  acl socketio path_beg /socket.io\n"
         "  use_backend rasa_socketio if socketio\n  default_backend rasa_rest\n"
