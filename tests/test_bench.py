@@ -8,7 +8,8 @@ import numpy as np
 
 from retrieval.cli.main import main
 from retrieval.engine.facade import EngineConfig
-from retrieval.evaluation.bench import BenchConfig, NumpyIndex, markdown_table, run_benchmark, scaled_engine
+from retrieval.evaluation.bench import BenchConfig, NumpyIndex, run_benchmark, scaled_engine
+from retrieval.evaluation.bench_report import markdown_table
 from retrieval.index.vectors import IndexConfig
 
 

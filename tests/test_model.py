@@ -11,8 +11,9 @@ import torch
 from retrieval.catalog.taxonomy import Taxonomy
 from retrieval.graph import schema
 from retrieval.graph.build import CaptionSpec, build_graph
+from retrieval.model.heads import ComposeAEHead, ScaledNorm, TirgHead
 from retrieval.model.losses import compositional_loss, link_prediction_loss, own_product_negatives
-from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead
+from retrieval.model.rgcn import RGCN
 from retrieval.training.artifacts import TrainedModel
 from retrieval.training.config import TrainConfig
 
@@ -244,7 +245,7 @@ def test_old_configs_load_with_the_values_they_were_trained_with(tmp_path):
 @pytest.mark.parametrize("kind", ["tirg", "composeae"])
 def test_numpy_head_equals_the_torch_head(kind):
     from retrieval.model.fast_head import numpy_head
-    from retrieval.model.rgcn import make_head
+    from retrieval.model.heads import make_head
 
     torch.manual_seed(1)
     head = make_head(kind, HIDDEN).eval()

@@ -9,7 +9,8 @@ import pytest
 
 from retrieval.cli.main import main
 from retrieval.engine.facade import Engine
-from retrieval.evaluation.simulate import SimulateConfig, connection_accuracy, markdown_table, simulate
+from retrieval.evaluation.simulate import SimulateConfig, connection_accuracy, simulate
+from retrieval.evaluation.simulate_report import markdown_table
 from retrieval.graph import schema
 from retrieval.graph.build import InfoGraph
 from retrieval.training.sim_edits import (

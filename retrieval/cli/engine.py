@@ -211,7 +211,8 @@ def run_query(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     """Latency benchmark; prints a markdown table, writes JSON and a plot."""
     # lazy: the benchmark loads torch, faiss and the engine (~2 s); tailor --help stays fast
-    from retrieval.evaluation.bench import DEFAULT_SIZES, BenchConfig, markdown_table, run_benchmark
+    from retrieval.evaluation.bench import DEFAULT_SIZES, BenchConfig, run_benchmark
+    from retrieval.evaluation.bench_report import markdown_table
 
     cfg = BenchConfig(sizes=tuple(args.sizes) if args.sizes else DEFAULT_SIZES, queries=args.queries, seed=args.seed)
     plot = args.plot or Path(args.json).with_suffix(".png")

@@ -72,7 +72,8 @@ def register(subparsers: Any) -> None:
 def run_simulate(args: argparse.Namespace) -> int:
     """Run one protocol and print its table."""
     # lazy: the simulation loads torch, faiss and the engine (~2 s); tailor --help stays fast
-    from retrieval.evaluation.simulate import SimulateConfig, markdown_table, simulate
+    from retrieval.evaluation.simulate import SimulateConfig, simulate
+    from retrieval.evaluation.simulate_report import markdown_table
 
     cfg = SimulateConfig(likes=args.likes, like_split=args.like_split, match=args.match, seed=args.seed)
     report = simulate(

@@ -47,8 +47,7 @@ from retrieval.engine.query_text import QueryText
 from retrieval.engine.request import with_unmet
 from retrieval.features.base import blas_controller, one_thread
 from retrieval.graph.explain import Explainer, GraphFacts
-from retrieval.index.state import GraphState, Items
-from retrieval.index.vectors import IndexConfig
+from retrieval.index.state import GraphState, Items, load_graph
 from retrieval.interactions.apply import InteractionState
 from retrieval.interactions.log import InteractionLog
 from retrieval.interactions.overlay import UserState
@@ -57,20 +56,6 @@ from retrieval.interactions.statements import StatementReader
 from retrieval.training.artifacts import load_model
 
 logger = logging.getLogger(__name__)
-
-
-def load_graph(
-    model_dir: str | Path,
-    index_cfg: IndexConfig,
-    *,
-    reembed_tol: float | None = None,
-    index_dir: str | Path | None = None,
-) -> GraphState:
-    """A :class:`GraphState` of the trained model in ``model_dir`` (a saved index from ``index_dir`` if it fits)."""
-    model = load_model(Path(model_dir))
-    if reembed_tol is not None:
-        model.reembed_tol = float(reembed_tol)
-    return GraphState.from_model(model, index_cfg, index_dir=index_dir)
 
 
 class Engine:

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from retrieval.catalog.taxonomy import split_key
 from retrieval.metrics import recall_hits, target_ranks
+from retrieval.model.heads import ComposeAEHead, ScaledNorm, TirgHead, mlp
 from retrieval.model.losses import batch_classification_loss, compositional_loss
-from retrieval.model.rgcn import ComposeAEHead, ScaledNorm, TirgHead, mlp
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,12 @@ from retrieval.evaluation.plots import new_figure, save_figure
 from retrieval.features.base import torch_threads
 from retrieval.graph import schema
 from retrieval.metrics import recall_at_k, recall_hits, target_ranks
-from retrieval.training.artifacts import TrainedModel, load_model, save_model
+from retrieval.training.artifacts import TrainedModel, load_model
 from retrieval.training.loop import CAPTION_VARIANT_DIR, fit
 from retrieval.training.manifest import write_manifest
 from retrieval.training.prepare import build_setup
 from retrieval.training.run import with_source
+from retrieval.training.save import save_model
 
 log = logging.getLogger(__name__)
 

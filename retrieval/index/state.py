@@ -24,6 +24,7 @@ from retrieval.errors import DatasetError, InteractionError, UnknownItemError
 from retrieval.graph import schema
 from retrieval.graph.explain import Explainer, GraphFacts
 from retrieval.index.vectors import IndexConfig, VectorIndex
+from retrieval.training.artifacts import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -307,3 +308,17 @@ class GraphState:
         if concept >= 0:
             self.facts.link_attribute(node, concept)
             self.apply_edit(edges={IS_A: [(node, concept)]}, reembed=reembed)
+
+
+def load_graph(
+    model_dir: str | Path,
+    index_cfg: IndexConfig,
+    *,
+    reembed_tol: float | None = None,
+    index_dir: str | Path | None = None,
+) -> GraphState:
+    """A :class:`GraphState` of the trained model in ``model_dir`` (a saved index from ``index_dir`` if it fits)."""
+    model = load_model(Path(model_dir))
+    if reembed_tol is not None:
+        model.reembed_tol = float(reembed_tol)
+    return GraphState.from_model(model, index_cfg, index_dir=index_dir)

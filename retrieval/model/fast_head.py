@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 from torch import nn
 
-from retrieval.model.rgcn import ComposeAEHead, TirgHead
+from retrieval.model.heads import ComposeAEHead, TirgHead
 
 Fn = Callable[[np.ndarray], np.ndarray]
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from retrieval.graph import schema
 
 if TYPE_CHECKING:
-    from retrieval.model.rgcn import ComposeAEHead, ScaledNorm, TirgHead
+    from retrieval.model.heads import ComposeAEHead, ScaledNorm, TirgHead
 
 
 def batch_classification_loss(query: Tensor, target: Tensor, norm: ScaledNorm) -> Tensor:

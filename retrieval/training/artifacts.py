@@ -1,4 +1,4 @@
-"""A trained model directory: save, load, and the fast inference API the engine façade uses.
+"""A trained model directory: load it (:mod:`retrieval.training.save` writes it); the engine's inference API.
 
 Layout of ``MODEL_DIR``: ``config.json`` (TrainConfig), ``model.pt`` (R-GCN, head, scale), ``graph.bin`` +
 ``ids.json`` (the information graph), ``attributes/`` (the attribute predictor, when predicted),
@@ -14,7 +14,6 @@ O(degree x layers)), composed with its candidate (:meth:`compose`) and searched 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from functools import cached_property
@@ -30,7 +29,7 @@ from torch import nn
 from retrieval.catalog.datasets.options import OPTIONS_FILE, DatasetOptions, reload_catalog
 from retrieval.catalog.records import Catalog
 from retrieval.catalog.taxonomy import Taxonomy
-from retrieval.config import load_config, save_config
+from retrieval.config import load_config
 from retrieval.errors import ModelNotFoundError, UnknownItemError
 from retrieval.features import encode_texts
 from retrieval.graph import schema
@@ -39,12 +38,12 @@ from retrieval.graph.buffer import GraphBuffer
 from retrieval.graph.build import GRAPH_FILE, IDS_FILE, GraphIds, InfoGraph, MentionFinder
 from retrieval.model.attributes import AttributePredictor
 from retrieval.model.fast_head import numpy_head
+from retrieval.model.heads import ComposeAEHead, ScaledNorm, TirgHead, make_head
 from retrieval.model.reembed import forward_with_pre, reembed, relation_weights
-from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead, make_head
+from retrieval.model.rgcn import RGCN
 from retrieval.training.config import TrainConfig, load_train_config
 from retrieval.training.loop import (
     CAPTION_VARIANT_DIR,
-    Fitted,
     build_rgcn,
     caption_in_edges,
 )
@@ -66,63 +65,6 @@ METRICS_FILE = "metrics.json"
 #: 1e-2 measured on the demo (6,019 images): p99 23 ms per interaction (1e-3: 50 ms), largest image embedding
 #: error 0.003 against an exact re-embed, 99.8% of top-10 results unchanged.
 REEMBED_TOL = 1e-2
-
-
-def save_model(
-    out_dir: str | Path,
-    cfg: TrainConfig,
-    setup,
-    fitted: Fitted,
-    *,
-    prep_seconds: float = 0.0,
-    extra: dict | None = None,
-) -> dict:
-    """Write a model directory from a training run and return its metrics (``extra`` merged in)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / CONFIG_FILE)
-    in_dims = {nt: int(x.shape[1]) for nt, x in setup.node_features().items()}
-    torch.save(
-        {
-            "rgcn": fitted.rgcn.state_dict(),
-            "head": fitted.head.state_dict(),
-            "norm": fitted.norm.state_dict(),
-            "in_dims": in_dims,
-        },
-        out / WEIGHTS_FILE,
-    )
-    setup.info.save(out)
-    if setup.predictor is not None:
-        setup.predictor.save(out / ATTRIBUTES_DIR)
-    (out / FEATURES_DIR).mkdir(exist_ok=True)
-    np.save(out / FEATURES_DIR / "images.npy", setup.image_feats.astype(np.float32))
-    np.save(out / FEATURES_DIR / "queries.npy", setup.query_feats.astype(np.float32))
-    cat = setup.catalog
-    where = {"path": str(Path(setup.catalog_dir).resolve()), "format": cat.source_format}
-    sizes = {"images": len(cat.images), "queries": len(cat.queries), "taxonomy": setup.taxonomy.source}
-    skipped = {"skipped_image_ids": setup.skipped.get("skipped_image_ids", [])}
-    (out / CATALOG_FILE).write_text(json.dumps({**where, **sizes, **skipped}, indent=1))
-    save_config(setup.dataset, out / OPTIONS_FILE)
-    (out / SPLITS_FILE).write_text(json.dumps({"train": setup.train_q, "val": setup.val_q, "test": setup.test_q}))
-    g = setup.info.graph
-    metrics = {
-        "attribute_source": cfg.attribute_source,
-        "best_val_R@10": round(fitted.best_val, 2),
-        "best_epoch": fitted.best_epoch,
-        "epochs_run": len(fitted.log),
-        "train_seconds": round(fitted.seconds, 2),
-        "prep_seconds": round(prep_seconds, 2),
-        "train_queries": len(setup.train_q),
-        "val_queries": len(setup.val_q),
-        "test_queries": len(setup.test_q),
-        **{k: v for k, v in setup.skipped.items() if k != "skipped_image_ids"},
-        "nodes": {nt: int(g.num_nodes(nt)) for nt in g.ntypes},
-        "edges": int(g.num_edges()),
-        **(extra or {}),
-    }
-    (out / LOG_FILE).write_text(json.dumps({"epochs": fitted.log, **metrics}, indent=1))
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
-    return metrics
 
 
 def load_model(model_dir: str | Path, *, reembed_tol: float = REEMBED_TOL) -> TrainedModel:

@@ -25,13 +25,14 @@ from tqdm import tqdm
 from retrieval.features.base import torch_threads
 from retrieval.graph import schema
 from retrieval.metrics import recall_hits, target_ranks
+from retrieval.model.heads import ComposeAEHead, ScaledNorm, TirgHead, make_head
 from retrieval.model.losses import (
     batch_classification_loss,
     compositional_loss,
     link_prediction_loss,
     own_product_negatives,
 )
-from retrieval.model.rgcn import RGCN, ComposeAEHead, ScaledNorm, TirgHead, make_head
+from retrieval.model.rgcn import RGCN
 from retrieval.training.config import TrainConfig
 from retrieval.training.prepare import QuerySet
 from retrieval.training.sim_edits import warmup_graph

@@ -16,11 +16,11 @@ from pathlib import Path
 from retrieval.catalog.datasets import detect_format
 from retrieval.catalog.datasets.options import DatasetOptions
 from retrieval.features import get_text_encoder, onnx_text
-from retrieval.training.artifacts import save_model
 from retrieval.training.config import TrainConfig
 from retrieval.training.loop import CAPTION_VARIANT_DIR, fit_setup
 from retrieval.training.manifest import QUERY_ENCODER_DIR, remove_manifest, write_manifest
 from retrieval.training.prepare import build_setup
+from retrieval.training.save import save_model
 
 log = logging.getLogger(__name__)
 
